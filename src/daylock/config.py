@@ -1,0 +1,383 @@
+"""Typed, frozen configuration read once from the environment, and the per-environment
+policy table.
+
+This module is the only place that says what differs between ``production``,
+``staging`` and ``development``. Guards, settings, the banner, logging, the clock and
+the test utilities read :data:`POLICIES` (through :attr:`Config.policy`); nothing else
+compares ``APP_ENV`` to a literal.
+
+Parsing is strict and fails closed: a missing ``APP_ENV`` never means "development"
+and never means "production". Every problem is raised as a :class:`Refusal` that names
+the guard, the variable, what was found and how to fix it.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+BASE_DIR = Path(__file__).resolve().parent
+#: Where the development default keeps its SQLite file (``make run``).
+VAR_DIR = Path(os.environ.get("DAYLOCK_VAR_DIR", Path.cwd() / "var"))
+
+DISCORD_API_DEFAULT = "https://discord.com/api/v10"
+#: Where the in-process Discord emulator is mounted in development.
+EMULATOR_MOUNT = "/_emulator/discord"
+#: The OAuth2 callback path; the full callback URL is ``PUBLIC_URL + OAUTH_CALLBACK_PATH``.
+OAUTH_CALLBACK_PATH = "/auth/discord/callback/"
+#: Path prefix of the admin-only test utilities (never mounted in production).
+TESTTOOLS_PREFIX = "/staff/testtools/"
+
+MIN_SECRET_KEY_LENGTH = 50
+MIN_SECRET_KEY_UNIQUE_CHARS = 5
+
+
+class Environment(enum.StrEnum):
+    PRODUCTION = "production"
+    STAGING = "staging"
+    DEVELOPMENT = "development"
+
+
+class DeliveryMode(enum.StrEnum):
+    """How Discord side effects leave the process (decided per message at delivery)."""
+
+    LIVE = "live"  # really sent
+    ALLOWLIST = "allowlist"  # sent only to allow-listed channels of the test guild
+    CAPTURE = "capture"  # nothing leaves; everything kept for staff to read
+
+
+class Refusal(Exception):
+    """A guard refused to let the process start (exit status 2).
+
+    ``str(refusal)`` is the single line printed after ``daylock: refused: ``.
+    """
+
+    def __init__(self, guard: str, found: str, fix: str) -> None:
+        super().__init__(f"{guard}: {found}; {fix}")
+        self.guard = guard
+        self.found = found
+        self.fix = fix
+
+
+@dataclass(frozen=True)
+class EnvironmentPolicy:
+    """Everything that differs between environments. One row per environment."""
+
+    environment: Environment
+    is_production: bool
+    requires_postgres: bool
+    requires_redis: bool
+    default_database_url: str | None
+    default_public_url: str | None
+    default_secret_key: str | None
+    requires_strong_secret_key: bool
+    requires_https: bool
+    requires_production_ids_listed: bool
+    log_level: str
+    log_format: str  # "json" | "human"
+    debug: bool
+    test_utilities: bool
+    clock_override: bool
+    allowed_delivery_modes: frozenset[DeliveryMode]
+    default_delivery_mode: DeliveryMode
+    simulated_prizes: bool
+    seed_and_reset: bool
+    embedded_emulator: bool
+    banner: str | None
+
+    @property
+    def name(self) -> str:
+        return self.environment.value
+
+
+POLICIES: Mapping[Environment, EnvironmentPolicy] = {
+    Environment.PRODUCTION: EnvironmentPolicy(
+        environment=Environment.PRODUCTION,
+        is_production=True,
+        requires_postgres=True,
+        requires_redis=True,
+        default_database_url=None,
+        default_public_url=None,
+        default_secret_key=None,
+        requires_strong_secret_key=True,
+        requires_https=True,
+        requires_production_ids_listed=True,
+        log_level="INFO",
+        log_format="json",
+        debug=False,
+        test_utilities=False,
+        clock_override=False,
+        allowed_delivery_modes=frozenset({DeliveryMode.LIVE}),
+        default_delivery_mode=DeliveryMode.LIVE,
+        simulated_prizes=False,
+        seed_and_reset=False,
+        embedded_emulator=False,
+        banner=None,
+    ),
+    Environment.STAGING: EnvironmentPolicy(
+        environment=Environment.STAGING,
+        is_production=False,
+        requires_postgres=True,
+        requires_redis=True,
+        default_database_url=None,
+        default_public_url=None,
+        default_secret_key=None,
+        requires_strong_secret_key=True,
+        requires_https=False,
+        requires_production_ids_listed=True,
+        log_level="DEBUG",
+        log_format="json",
+        debug=False,
+        test_utilities=True,
+        clock_override=True,
+        allowed_delivery_modes=frozenset({DeliveryMode.ALLOWLIST, DeliveryMode.CAPTURE}),
+        default_delivery_mode=DeliveryMode.CAPTURE,
+        simulated_prizes=True,
+        seed_and_reset=True,
+        embedded_emulator=False,
+        banner="STAGING",
+    ),
+    Environment.DEVELOPMENT: EnvironmentPolicy(
+        environment=Environment.DEVELOPMENT,
+        is_production=False,
+        requires_postgres=False,
+        requires_redis=False,
+        default_database_url=f"sqlite:///{VAR_DIR / 'development.sqlite3'}",
+        default_public_url="http://127.0.0.1:8000",
+        default_secret_key="development-only-not-secret-" + "x" * 40,
+        requires_strong_secret_key=False,
+        requires_https=False,
+        requires_production_ids_listed=False,
+        log_level="DEBUG",
+        log_format="human",
+        debug=True,
+        test_utilities=True,
+        clock_override=True,
+        allowed_delivery_modes=frozenset({DeliveryMode.CAPTURE}),
+        default_delivery_mode=DeliveryMode.CAPTURE,
+        simulated_prizes=True,
+        seed_and_reset=True,
+        embedded_emulator=True,
+        banner="DEVELOPMENT",
+    ),
+}
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration of one process, parsed once."""
+
+    app_env: Environment
+    secret_key: str
+    public_url: str
+    database_url: str
+    redis_url: str | None
+    debug: bool
+    discord_client_id: str
+    discord_client_secret: str
+    discord_bot_token: str
+    discord_guild_id: str
+    discord_api_base: str
+    discord_delivery: DeliveryMode
+    discord_allowed_channel_ids: frozenset[str] = field(default_factory=frozenset)
+    production_discord_ids: frozenset[str] = field(default_factory=frozenset)
+    discord_admin_role_ids: frozenset[str] = field(default_factory=frozenset)
+    discord_moderator_role_ids: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def policy(self) -> EnvironmentPolicy:
+        return POLICIES[self.app_env]
+
+    @property
+    def is_production(self) -> bool:
+        return self.policy.is_production
+
+    @property
+    def oauth_callback_url(self) -> str:
+        return self.public_url + OAUTH_CALLBACK_PATH
+
+    @property
+    def database_engine(self) -> str:
+        scheme = urlsplit(self.database_url).scheme
+        return "sqlite" if scheme.startswith("sqlite") else "postgresql"
+
+
+def _flag(environ: Mapping[str, str], name: str) -> bool | None:
+    raw = environ.get(name, "").strip().lower()
+    if raw == "":
+        return None
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise Refusal(
+        "flags" if name == "IS_PRODUCTION" else "config",
+        f"{name}={environ[name]!r} is not a boolean",
+        f"set {name} to true or false (or leave it unset)",
+    )
+
+
+def _id_set(environ: Mapping[str, str], name: str) -> frozenset[str]:
+    items = [part.strip() for part in environ.get(name, "").replace(";", ",").split(",")]
+    ids = frozenset(item for item in items if item)
+    for item in ids:
+        if not item.isdigit():
+            raise Refusal(
+                "config",
+                f"{name} contains {item!r}, which is not a Discord id (a snowflake of digits)",
+                f"set {name} to a comma-separated list of numeric ids",
+            )
+    return ids
+
+
+def parse_app_env(environ: Mapping[str, str]) -> Environment:
+    """The flags guard: ``APP_ENV`` set and known, ``IS_PRODUCTION`` consistent."""
+    raw = environ.get("APP_ENV")
+    known = ", ".join(e.value for e in Environment)
+    if raw is None or raw.strip() == "":
+        raise Refusal(
+            "flags",
+            "APP_ENV is not set",
+            f"set APP_ENV to one of {known}; Daylock never guesses the environment",
+        )
+    try:
+        env = Environment(raw.strip().lower())
+    except ValueError:
+        raise Refusal(
+            "flags", f"APP_ENV={raw!r} is not a known environment", f"set APP_ENV to one of {known}"
+        ) from None
+    declared = _flag(environ, "IS_PRODUCTION")
+    derived = POLICIES[env].is_production
+    if declared is not None and declared != derived:
+        raise Refusal(
+            "flags",
+            f"IS_PRODUCTION={environ['IS_PRODUCTION']} contradicts APP_ENV={env.value} "
+            f"(which means IS_PRODUCTION={'true' if derived else 'false'})",
+            "fix whichever of the two is wrong, or unset IS_PRODUCTION (it is derived from APP_ENV)",
+        )
+    return env
+
+
+def load_config(environ: Mapping[str, str] | None = None) -> Config:
+    """Parse the process environment into a :class:`Config`, or raise a :class:`Refusal`.
+
+    Only parsing and per-variable validity live here; rules that compare several
+    settings (production hygiene, production identity) are guards in
+    :mod:`daylock.guardrails`.
+    """
+    environ = os.environ if environ is None else environ
+    env = parse_app_env(environ)
+    policy = POLICIES[env]
+
+    def required(name: str, default: str | None, hint: str) -> str:
+        value = environ.get(name, "").strip() or default
+        if not value:
+            raise Refusal("config", f"{name} is not set (required in {env.value})", hint)
+        return value
+
+    secret_key = required(
+        "SECRET_KEY",
+        policy.default_secret_key,
+        "set SECRET_KEY to a long random value of this environment's own, e.g. "
+        "`python -c 'import secrets; print(secrets.token_urlsafe(64))'`",
+    )
+    public_url = required(
+        "PUBLIC_URL",
+        policy.default_public_url,
+        "set PUBLIC_URL to the address users reach this environment at, e.g. https://daylock.example.org",
+    ).rstrip("/")
+    parts = urlsplit(public_url)
+    if parts.scheme not in {"http", "https"} or not parts.netloc or parts.path not in {"", "/"}:
+        raise Refusal(
+            "config",
+            f"PUBLIC_URL={public_url!r} is not an http(s) origin",
+            "set PUBLIC_URL to scheme://host[:port] with no path",
+        )
+    database_url = required(
+        "DATABASE_URL",
+        policy.default_database_url,
+        "set DATABASE_URL to this environment's own PostgreSQL database, "
+        "e.g. postgres://daylock@db.internal:5432/daylock_" + env.value,
+    )
+    scheme = urlsplit(database_url).scheme
+    if scheme not in {"postgres", "postgresql", "pgsql", "sqlite"}:
+        raise Refusal(
+            "config",
+            f"DATABASE_URL has scheme {scheme!r}",
+            "use a postgres:// URL (or sqlite:/// in development)",
+        )
+    redis_url = environ.get("REDIS_URL", "").strip() or None
+    if redis_url is not None and urlsplit(redis_url).scheme not in {"redis", "rediss", "unix"}:
+        raise Refusal(
+            "config",
+            f"REDIS_URL={redis_url!r} is not a redis:// URL",
+            "set REDIS_URL to redis://host:6379/<db> (a DB number of this environment's own)",
+        )
+    debug = _flag(environ, "DEBUG")
+    delivery_raw = environ.get("DISCORD_DELIVERY", "").strip().lower()
+    if delivery_raw:
+        try:
+            delivery = DeliveryMode(delivery_raw)
+        except ValueError:
+            raise Refusal(
+                "config",
+                f"DISCORD_DELIVERY={delivery_raw!r} is not a delivery mode",
+                "set DISCORD_DELIVERY to live, allowlist or capture",
+            ) from None
+    else:
+        delivery = policy.default_delivery_mode
+    api_base = (environ.get("DISCORD_API_BASE", "").strip() or "").rstrip("/")
+    if not api_base:
+        api_base = (
+            public_url + EMULATOR_MOUNT + "/api/v10"
+            if policy.embedded_emulator
+            else DISCORD_API_DEFAULT
+        )
+    def discord(name: str, emulator_default: str) -> str:
+        # The embedded emulator (development) needs no Discord application at all.
+        if policy.embedded_emulator:
+            return environ.get(name, "").strip() or emulator_default
+        return required(
+            name,
+            None,
+            f"set {name} from this environment's own Discord application "
+            "(staging uses a separate application and test server)",
+        )
+
+    return Config(
+        app_env=env,
+        secret_key=secret_key,
+        public_url=public_url,
+        database_url=database_url,
+        redis_url=redis_url,
+        debug=policy.debug if debug is None else debug,
+        discord_client_id=discord("DISCORD_CLIENT_ID", "100000000000000001"),
+        discord_client_secret=discord("DISCORD_CLIENT_SECRET", "emulator-client-secret"),
+        discord_bot_token=discord("DISCORD_BOT_TOKEN", "emulator-bot-token"),
+        discord_guild_id=discord("DISCORD_GUILD_ID", "100000000000000002"),
+        discord_api_base=api_base,
+        discord_delivery=delivery,
+        discord_allowed_channel_ids=_id_set(environ, "DISCORD_ALLOWED_CHANNEL_IDS"),
+        production_discord_ids=_id_set(environ, "PRODUCTION_DISCORD_IDS"),
+        discord_admin_role_ids=_id_set(environ, "DISCORD_ADMIN_ROLE_IDS"),
+        discord_moderator_role_ids=_id_set(environ, "DISCORD_MODERATOR_ROLE_IDS"),
+    )
+
+
+def current() -> Config:
+    """The running process's configuration (as loaded into Django's settings)."""
+    from django.conf import settings
+
+    config: Config = settings.DAYLOCK
+    return config
+
+
+def policy() -> EnvironmentPolicy:
+    return current().policy

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.cache import cache
+from django.db import DatabaseError
+
+from daylock import config
+from daylock.guardrails import read_database_stamp
+
+
+def health_report() -> dict[str, Any]:
+    cfg = config.current()
+    database: dict[str, Any] = {"reachable": False, "stamped": False, "stamp_matches": False}
+    try:
+        stamp, _ = read_database_stamp()
+        database["reachable"] = True
+        if stamp is not None:
+            database["stamped"] = True
+            database["stamp_matches"] = stamp.environment == cfg.app_env
+    except DatabaseError:
+        pass
+    redis: dict[str, Any] = {"configured": bool(cfg.redis_url)}
+    if cfg.redis_url:
+        redis.update(reachable=False, stamped=False, stamp_matches=False)
+        try:
+            import json
+
+            from daylock.guardrails import REDIS_STAMP_KEY
+
+            client = cache._cache.get_client(write=False)  # type: ignore[attr-defined]
+            raw = client.get(REDIS_STAMP_KEY)
+            redis["reachable"] = True
+            if raw is not None:
+                redis["stamped"] = True
+                redis["stamp_matches"] = json.loads(raw).get("environment") == cfg.app_env
+        except Exception:  # noqa: BLE001 - any Redis failure is "not reachable" here
+            pass
+    ok = database["stamp_matches"] and (not cfg.redis_url or redis["stamp_matches"])
+    return {
+        "ok": ok,
+        "environment": cfg.app_env.value,
+        "is_production": cfg.is_production,
+        "database": database,
+        "redis": redis,
+    }

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class DiscordConfig(AppConfig):
+    name = "daylock.discord"
+    label = "discord"

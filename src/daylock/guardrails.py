@@ -1,0 +1,385 @@
+"""Guards run at the start of every process, and ``daylock doctor``.
+
+A guard either passes (returning a short description of what it saw) or raises a
+:class:`~daylock.config.Refusal`. Processes stop at the first refusal with exit status
+2 and one line on stderr; ``doctor`` runs them all and prints one line per guard.
+
+The environment stamps are what make "staging writes to the production database"
+impossible even when a URL is pasted wrong: every database and Redis DB records which
+environment owns it, and a process of another environment is refused before it reads
+or writes anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import NoReturn
+from urllib.parse import urlsplit
+
+from daylock.config import (
+    MIN_SECRET_KEY_LENGTH,
+    MIN_SECRET_KEY_UNIQUE_CHARS,
+    Config,
+    DeliveryMode,
+    Refusal,
+    load_config,
+    parse_app_env,
+)
+
+STAMP_TABLE = "daylock_environment_stamp"
+#: Deliberately *not* under the ``daylock:<env>:`` prefix: a process of any
+#: environment must find another environment's stamp in the same place.
+REDIS_STAMP_KEY = "daylock:environment-stamp"
+
+GUARD_NAMES = (
+    "flags",
+    "config",
+    "production-hygiene",
+    "production-identity",
+    "database-stamp",
+    "redis-stamp",
+)
+
+
+def refuse_and_exit(refusal: Refusal) -> NoReturn:
+    """Print the one-line refusal and stop the process with status 2 (no traceback)."""
+    print(f"daylock: refused: {refusal}", file=sys.stderr, flush=True)
+    raise SystemExit(2)
+
+
+# --- configuration guards (no I/O) ---------------------------------------------------
+
+
+def check_production_hygiene(config: Config) -> str:
+    policy = config.policy
+    guard = "production-hygiene" if policy.is_production else "config"
+    if policy.requires_postgres and config.database_engine != "postgresql":
+        raise Refusal(
+            guard,
+            f"DATABASE_URL points at SQLite but {config.app_env} requires PostgreSQL",
+            "set DATABASE_URL to this environment's own postgres:// database",
+        )
+    if policy.requires_redis and not config.redis_url:
+        raise Refusal(
+            guard,
+            f"REDIS_URL is not set but {config.app_env} requires Redis",
+            "set REDIS_URL to this environment's own Redis DB, e.g. redis://cache:6379/0",
+        )
+    if not policy.is_production:
+        return f"{config.app_env}: PostgreSQL/Redis requirements met (production rules not applied)"
+    if urlsplit(config.public_url).scheme != "https":
+        raise Refusal(
+            guard,
+            f"PUBLIC_URL={config.public_url} is not https",
+            "serve production over TLS and set PUBLIC_URL=https://…",
+        )
+    key = config.secret_key
+    if (
+        len(key) < MIN_SECRET_KEY_LENGTH
+        or len(set(key)) < MIN_SECRET_KEY_UNIQUE_CHARS
+        or key.startswith("django-insecure-")
+        or key.startswith("development-only")
+    ):
+        raise Refusal(
+            guard,
+            f"SECRET_KEY is weak ({len(key)} characters, {len(set(key))} distinct; "
+            f"at least {MIN_SECRET_KEY_LENGTH} and {MIN_SECRET_KEY_UNIQUE_CHARS} needed)",
+            "generate one with `python -c 'import secrets; print(secrets.token_urlsafe(64))'`",
+        )
+    if config.debug:
+        raise Refusal(guard, "DEBUG is on", "unset DEBUG (production never runs with DEBUG)")
+    if config.discord_delivery is not DeliveryMode.LIVE:
+        raise Refusal(
+            guard,
+            f"DISCORD_DELIVERY={config.discord_delivery} in production",
+            "production delivers Discord messages for real: set DISCORD_DELIVERY=live or unset it",
+        )
+    own_ids = {config.discord_client_id, config.discord_guild_id}
+    if not own_ids <= config.production_discord_ids:
+        raise Refusal(
+            guard,
+            "PRODUCTION_DISCORD_IDS does not list production's own DISCORD_CLIENT_ID and "
+            "DISCORD_GUILD_ID",
+            "list them (the same value is set in every environment so staging can refuse them)",
+        )
+    from django.conf import settings
+
+    if not (
+        settings.SESSION_COOKIE_SECURE
+        and settings.CSRF_COOKIE_SECURE
+        and settings.SECURE_HSTS_SECONDS >= 31536000
+    ):
+        raise Refusal(
+            guard,
+            "cookies are not secure-only or HSTS is shorter than a year",
+            "do not override SESSION_COOKIE_SECURE, CSRF_COOKIE_SECURE or SECURE_HSTS_SECONDS",
+        )
+    return "PostgreSQL, Redis, https, strong SECRET_KEY, DEBUG off, secure cookies, HSTS, live"
+
+
+def check_production_identity(config: Config) -> str:
+    policy = config.policy
+    if policy.is_production:
+        return "production uses its own Discord identity"
+    if config.discord_delivery not in policy.allowed_delivery_modes:
+        allowed = " or ".join(sorted(m.value for m in policy.allowed_delivery_modes))
+        raise Refusal(
+            "production-identity",
+            f"DISCORD_DELIVERY={config.discord_delivery} in {config.app_env}",
+            f"only production delivers live; set DISCORD_DELIVERY to {allowed}",
+        )
+    if policy.requires_production_ids_listed and not config.production_discord_ids:
+        raise Refusal(
+            "production-identity",
+            f"PRODUCTION_DISCORD_IDS is empty in {config.app_env}",
+            "list production's Discord application and guild ids so this environment can "
+            "refuse them",
+        )
+    borrowed = [
+        f"{name}={value}"
+        for name, value in (
+            ("DISCORD_CLIENT_ID", config.discord_client_id),
+            ("DISCORD_GUILD_ID", config.discord_guild_id),
+        )
+        if value in config.production_discord_ids
+    ] + [
+        f"DISCORD_ALLOWED_CHANNEL_IDS contains {cid}"
+        for cid in sorted(config.discord_allowed_channel_ids & config.production_discord_ids)
+    ]
+    if borrowed:
+        raise Refusal(
+            "production-identity",
+            f"{', '.join(borrowed)} is production's (listed in PRODUCTION_DISCORD_IDS)",
+            f"use {config.app_env}'s own Discord application and test server",
+        )
+    if config.discord_delivery is DeliveryMode.ALLOWLIST and not config.discord_allowed_channel_ids:
+        raise Refusal(
+            "production-identity",
+            "DISCORD_DELIVERY=allowlist with an empty DISCORD_ALLOWED_CHANNEL_IDS",
+            "list the test server's channel ids, or use DISCORD_DELIVERY=capture",
+        )
+    return f"{config.app_env} uses its own Discord identity; delivery {config.discord_delivery}"
+
+
+def check_configuration(environ: Mapping[str, str] | None = None) -> Config:
+    """The guards that need no I/O, in order; the first failure is raised."""
+    config = load_config(environ)
+    check_production_hygiene(config)
+    check_production_identity(config)
+    return config
+
+
+# --- resource stamps ------------------------------------------------------------------
+
+
+def describe_database_url(url: str) -> str:
+    """The database's address without credentials (safe to print and log)."""
+    parts = urlsplit(url)
+    if parts.scheme.startswith("sqlite"):
+        return f"sqlite {parts.path.replace('//', '/')}"
+    host = parts.hostname or "localhost"
+    port = f":{parts.port}" if parts.port else ""
+    return f"postgresql {host}{port}{parts.path}"
+
+
+def describe_redis_url(url: str) -> str:
+    parts = urlsplit(url)
+    return f"redis {parts.hostname or 'localhost'}:{parts.port or 6379}{parts.path or '/0'}"
+
+
+@dataclass(frozen=True)
+class Stamp:
+    environment: str
+    instance_id: str
+    created_at: str
+
+
+def read_database_stamp(using: str = "default") -> tuple[Stamp | None, int]:
+    """The database's stamp (or None) and how many tables it holds."""
+    from django.db import connections
+
+    connection = connections[using]
+    tables = connection.introspection.table_names()
+    if STAMP_TABLE not in tables:
+        return None, len(tables)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT environment, instance_id, created_at FROM {STAMP_TABLE} "  # noqa: S608
+            "ORDER BY id LIMIT 1"
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None, len(tables)
+    return Stamp(str(row[0]), str(row[1]), str(row[2])), len(tables)
+
+
+def check_database_stamp(config: Config) -> str:
+    from django.db import DatabaseError
+
+    where = describe_database_url(config.database_url)
+    try:
+        stamp, table_count = read_database_stamp()
+    except DatabaseError as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise Refusal(
+            "database-stamp",
+            f"cannot reach the database ({where}): {first_line}",
+            "check DATABASE_URL and that the database server is running",
+        ) from None
+    if stamp is None and table_count == 0:
+        return f"{where} is empty; `daylock migrate` will stamp it {config.app_env}"
+    if stamp is None:
+        raise Refusal(
+            "database-stamp",
+            f"{where} holds {table_count} tables but no environment stamp",
+            "it may belong to another environment or predate stamps; point DATABASE_URL at "
+            f"{config.app_env}'s own database (or an empty one and run `daylock migrate`)",
+        )
+    if stamp.environment != config.app_env:
+        raise Refusal(
+            "database-stamp",
+            f"{where} is stamped {stamp.environment} (instance {stamp.instance_id}) "
+            f"but this process is APP_ENV={config.app_env}",
+            f"point DATABASE_URL at {config.app_env}'s own database; never share a database "
+            "between environments",
+        )
+    return f"{where} stamped {stamp.environment} (instance {stamp.instance_id})"
+
+
+def check_redis_stamp(config: Config) -> str:
+    if not config.redis_url:
+        return "no REDIS_URL; using the in-process cache"
+    import redis
+
+    where = describe_redis_url(config.redis_url)
+    client = redis.Redis.from_url(config.redis_url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        raw = client.get(REDIS_STAMP_KEY)
+        if raw is None:
+            keys = client.dbsize()
+            if keys:
+                raise Refusal(
+                    "redis-stamp",
+                    f"{where} holds {keys} keys but no environment stamp",
+                    f"point REDIS_URL at {config.app_env}'s own Redis DB (or an empty one)",
+                )
+            stamp = {
+                "environment": config.app_env.value,
+                "instance_id": uuid.uuid4().hex,
+                "stamped_by_pid": os.getpid(),
+            }
+            # NX: of two processes racing to stamp an empty DB, one wins and both compare.
+            client.set(REDIS_STAMP_KEY, json.dumps(stamp), nx=True)
+            raw = client.get(REDIS_STAMP_KEY)
+    except redis.RedisError as exc:
+        raise Refusal(
+            "redis-stamp",
+            f"cannot reach Redis ({where}): {exc}",
+            "check REDIS_URL and that Redis is running",
+        ) from None
+    finally:
+        client.close()
+    try:
+        found = json.loads(raw or b"{}")
+        environment = str(found["environment"])
+    except (ValueError, KeyError, TypeError):
+        raise Refusal(
+            "redis-stamp",
+            f"{where} has an unreadable stamp key {REDIS_STAMP_KEY}",
+            f"point REDIS_URL at {config.app_env}'s own Redis DB",
+        ) from None
+    if environment != config.app_env:
+        raise Refusal(
+            "redis-stamp",
+            f"{where} is stamped {environment} but this process is APP_ENV={config.app_env}",
+            f"point REDIS_URL at {config.app_env}'s own Redis DB (another DB number or instance)",
+        )
+    return f"{where} stamped {environment}"
+
+
+def check_resources(config: Config) -> None:
+    check_database_stamp(config)
+    check_redis_stamp(config)
+
+
+# --- process start and doctor ------------------------------------------------------------
+
+
+def setup_guarded(environ: Mapping[str, str] | None = None, *, resources: bool = True) -> Config:
+    """Run every guard, configure Django and return the config, or exit 2 on a refusal.
+
+    Called first by the ``daylock`` command, the WSGI application and the worker.
+    """
+    import django
+
+    try:
+        config = check_configuration(environ)
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "daylock.settings")
+        django.setup()
+        if resources:
+            check_resources(config)
+    except Refusal as refusal:
+        refuse_and_exit(refusal)
+    return config
+
+
+@dataclass(frozen=True)
+class GuardResult:
+    guard: str
+    passed: bool
+    detail: str
+
+    def line(self) -> str:
+        return f"{'PASS' if self.passed else 'FAIL'} {self.guard}: {self.detail}"
+
+
+def run_doctor(environ: Mapping[str, str] | None = None) -> list[GuardResult]:
+    """Run every guard and return one result each, in :data:`GUARD_NAMES` order.
+
+    The stamps need a parsed configuration; when ``flags`` or ``config`` fails, the
+    guards after it are reported as FAIL ("not checked") rather than left out.
+    """
+    environ = os.environ if environ is None else environ
+    results: list[GuardResult] = []
+
+    def run(name: str, check: Callable[[], str]) -> bool:
+        try:
+            results.append(GuardResult(name, True, check()))
+        except Refusal as refusal:
+            results.append(GuardResult(name, False, f"{refusal.found}; {refusal.fix}"))
+            return False
+        return True
+
+    def not_checked(because: str) -> list[GuardResult]:
+        done = {r.guard for r in results}
+        return [
+            GuardResult(name, False, f"not checked: {because} failed")
+            for name in GUARD_NAMES
+            if name not in done
+        ]
+
+    if not run("flags", lambda: f"APP_ENV={parse_app_env(environ)}"):
+        return results + not_checked("flags")
+    holder: dict[str, Config] = {}
+
+    def parse() -> str:
+        holder["config"] = load_config(environ)
+        return f"settings parsed for {holder['config'].app_env}"
+
+    if not run("config", parse):
+        return results + not_checked("config")
+    config = holder["config"]
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "daylock.settings")
+    django.setup()
+    run("production-hygiene", lambda: check_production_hygiene(config))
+    run("production-identity", lambda: check_production_identity(config))
+    run("database-stamp", lambda: check_database_stamp(config))
+    run("redis-stamp", lambda: check_redis_stamp(config))
+    return results

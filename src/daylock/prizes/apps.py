@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PrizesConfig(AppConfig):
+    name = "daylock.prizes"
+    label = "prizes"

@@ -1,0 +1,150 @@
+"""Django settings, derived entirely from :mod:`daylock.config`.
+
+Nothing here reads the environment directly: every value comes from the parsed
+:class:`~daylock.config.Config` and its environment policy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dj_database_url
+
+from daylock.config import BASE_DIR, VAR_DIR, load_config
+
+DAYLOCK = load_config()
+_policy = DAYLOCK.policy
+_env = DAYLOCK.app_env.value
+
+SECRET_KEY = DAYLOCK.secret_key
+DEBUG = DAYLOCK.debug
+_public = urlsplit(DAYLOCK.public_url)
+ALLOWED_HOSTS = [_public.hostname or "localhost"]
+if not _policy.is_production:
+    ALLOWED_HOSTS += ["127.0.0.1", "localhost", "testserver"]
+CSRF_TRUSTED_ORIGINS = [DAYLOCK.public_url]
+
+INSTALLED_APPS = [
+    "daylock.core",
+    "daylock.accounts",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "daylock.events",
+    "daylock.discord",
+    "daylock.prizes",
+    "daylock.staging",
+]
+if DAYLOCK.database_engine == "postgresql":
+    # The outbox worker's queue lives in PostgreSQL; on the SQLite development
+    # default there is no queue and capture records messages at once.
+    INSTALLED_APPS.append("procrastinate.contrib.django")
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "daylock.core.middleware.ClockMiddleware",
+]
+
+ROOT_URLCONF = "daylock.urls"
+WSGI_APPLICATION = "daylock.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "daylock.core.context_processors.environment",
+            ],
+        },
+    }
+]
+
+_db = dj_database_url.parse(DAYLOCK.database_url, conn_max_age=60, conn_health_checks=True)
+if DAYLOCK.database_engine == "sqlite":
+    Path(_db["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    _db["CONN_MAX_AGE"] = 0
+else:
+    _name = str(_db["NAME"])
+    # Test databases are always named daylock_test…, never the configured database.
+    _db["TEST"] = {"NAME": _name if _name.startswith("daylock_test") else f"daylock_test_{_name}"}
+    _db.setdefault("OPTIONS", {})["application_name"] = f"daylock-{_env}"
+DATABASES = {"default": _db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+if DAYLOCK.redis_url:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": DAYLOCK.redis_url,
+            # Every key is daylock:<env>:<version>:<key>; the stamp guard keeps
+            # environments in separate DBs, the prefix keeps them apart in any dump.
+            "KEY_PREFIX": f"daylock:{_env}",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "KEY_PREFIX": f"daylock:{_env}",
+        }
+    }
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# Distinct cookie names: two environments on one host (ports differ) never mix sessions.
+SESSION_COOKIE_NAME = f"daylock_{_env}_session"
+CSRF_COOKIE_NAME = f"daylock_{_env}_csrftoken"
+_https = _public.scheme == "https"
+SESSION_COOKIE_SECURE = _https
+CSRF_COOKIE_SECURE = _https
+SECURE_HSTS_SECONDS = 31536000 if _policy.requires_https else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _policy.requires_https
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "/auth/login/"
+LOGIN_REDIRECT_URL = "/"
+
+LANGUAGE_CODE = "en"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+WHITENOISE_USE_FINDERS = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {"()": "daylock.logs.JsonFormatter", "environment": _env},
+        "human": {"()": "daylock.logs.HumanFormatter", "environment": _env},
+    },
+    "handlers": {
+        "stderr": {"class": "logging.StreamHandler", "formatter": _policy.log_format},
+    },
+    "root": {"handlers": ["stderr"], "level": _policy.log_level},
+    "loggers": {
+        # SQL at DEBUG would drown everything else.
+        "django.db.backends": {"level": "INFO"},
+        "django.utils.autoreload": {"level": "INFO"},
+    },
+}

@@ -1,0 +1,30 @@
+"""URL configuration. What is mounted depends only on the environment policy."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import URLPattern, URLResolver, include, path
+
+from daylock import config
+from daylock.core import views
+
+_policy = config.policy()
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("auth/", include("daylock.accounts.urls")),
+    path("events/", include("daylock.events.urls")),
+    path("prizes/", include("daylock.prizes.urls")),
+    path("staff/outbox/", include("daylock.discord.urls")),
+    path("admin/", admin.site.urls),
+]
+
+if _policy.test_utilities:
+    # Not mounted at all in production: every path under the prefix is a 404.
+    urlpatterns.append(path(config.TESTTOOLS_PREFIX.strip("/") + "/", include("daylock.staging.urls")))
+
+if _policy.embedded_emulator:
+    from daylock.testing.discord_emulator import django_mount
+
+    urlpatterns.append(path(config.EMULATOR_MOUNT.strip("/") + "/", include(django_mount())))
