@@ -49,7 +49,7 @@ def _offset(user_id: int | None) -> timedelta:
 
     scopes = [ENVIRONMENT_SCOPE] + ([user_scope(user_id)] if user_id is not None else [])
     found = dict(ClockOverride.objects.filter(scope__in=scopes).values_list("scope", "offset"))
-    offset = found.get(user_scope(user_id) if user_id is not None else "", None)
+    offset = found.get(user_scope(user_id) if user_id is not None else "")
     if offset is None:
         offset = found.get(ENVIRONMENT_SCOPE, timedelta(0))
     if memo is not None:

@@ -340,6 +340,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
             if policy.embedded_emulator
             else DISCORD_API_DEFAULT
         )
+
     def discord(name: str, emulator_default: str) -> str:
         # The embedded emulator (development) needs no Discord application at all.
         if policy.embedded_emulator:

@@ -129,7 +129,12 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
+# Static files are served from the package by whitenoise; no collectstatic step needed.
 WHITENOISE_USE_FINDERS = True
+try:
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+except OSError:  # a read-only working directory: whitenoise still serves via finders
+    pass
 
 LOGGING = {
     "version": 1,

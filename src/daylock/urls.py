@@ -22,7 +22,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
 
 if _policy.test_utilities:
     # Not mounted at all in production: every path under the prefix is a 404.
-    urlpatterns.append(path(config.TESTTOOLS_PREFIX.strip("/") + "/", include("daylock.staging.urls")))
+    urlpatterns.append(
+        path(config.TESTTOOLS_PREFIX.strip("/") + "/", include("daylock.staging.urls"))
+    )
 
 if _policy.embedded_emulator:
     from daylock.testing.discord_emulator import django_mount

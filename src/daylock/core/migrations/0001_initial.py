@@ -22,7 +22,12 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name="EnvironmentStamp",
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
                 ("singleton", models.BooleanField(default=True, editable=False, unique=True)),
                 ("environment", models.CharField(max_length=20)),
                 ("instance_id", models.UUIDField(default=uuid.uuid4, editable=False)),

@@ -15,7 +15,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--bind", default=os.environ.get("DAYLOCK_BIND", "127.0.0.1:8000"))
-        parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")))
+        parser.add_argument(
+            "--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2"))
+        )
         parser.add_argument("--timeout", type=int, default=30)
         parser.add_argument("--certfile", default="", help="TLS certificate (optional)")
         parser.add_argument("--keyfile", default="", help="TLS key (optional)")

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+
+@pytest.mark.django_db
+def test_home_shows_the_staging_banner(client: Client) -> None:
+    response = client.get("/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert 'class="env-banner"' in body
+    assert "STAGING" in body
+
+
+@pytest.mark.django_db
+def test_healthz_reports_environment_and_stamps_without_secrets(client: Client) -> None:
+    import redis
+    from django.conf import settings
+
+    from daylock.testing.pytest_plugin import redis_url
+
+    redis.Redis.from_url(redis_url(0)).flushdb()  # as if no process had started yet
+    response = client.get("/healthz")
+    assert response.status_code == 503  # Redis not stamped yet: not healthy
+    data = response.json()
+    assert data["environment"] == "staging"
+    assert data["is_production"] is False
+    assert data["database"] == {"reachable": True, "stamped": True, "stamp_matches": True}
+    # Redis was emptied at session start; the first process to use it stamps it.
+    from daylock.guardrails import check_redis_stamp
+
+    check_redis_stamp(settings.DAYLOCK)
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json()["redis"] == {
+        "configured": True,
+        "reachable": True,
+        "stamped": True,
+        "stamp_matches": True,
+    }
+    text = response.content.decode()
+    for secret in (settings.SECRET_KEY, settings.DAYLOCK.discord_client_secret, "postgres://"):
+        assert secret not in text
