@@ -14,6 +14,9 @@ import os
 
 PG = os.environ.get("DAYLOCK_TEST_PG", "postgres://postgres@127.0.0.1:5432")
 REDIS = os.environ.get("DAYLOCK_TEST_REDIS", "redis://127.0.0.1:6379")
+#: Lets several test runs share one PostgreSQL server (each its own test database);
+#: give each concurrent run its own DAYLOCK_TEST_REDIS server as well.
+SLOT = os.environ.get("DAYLOCK_TEST_SLOT", "").strip()
 #: Fake Discord ids standing for production's application and guild in tests.
 TEST_PRODUCTION_IDS = "900000000000000001,900000000000000002"
 
@@ -53,7 +56,7 @@ def staging_environ() -> dict[str, str]:
 
 
 _pinned = staging_environ() | {
-    "DATABASE_URL": f"{PG}/daylock_test",
+    "DATABASE_URL": f"{PG}/daylock_test" + (f"_s{SLOT}" if SLOT else ""),
     "REDIS_URL": redis_url(0),
     "DJANGO_SETTINGS_MODULE": "daylock.settings",
 }
