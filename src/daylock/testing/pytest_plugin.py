@@ -55,6 +55,26 @@ def staging_environ() -> dict[str, str]:
     }
 
 
+def production_environ() -> dict[str, str]:
+    """A complete, valid production configuration for tests (database and Redis excluded).
+
+    Uses the fake production ids of :data:`TEST_PRODUCTION_IDS`, so a staging process
+    given the same ids is refused.
+    """
+    return {
+        "APP_ENV": "production",
+        "SECRET_KEY": "test-production-" + "Zq8-" * 16,
+        "PUBLIC_URL": "https://daylock.test",
+        "DISCORD_CLIENT_ID": "900000000000000001",
+        "DISCORD_CLIENT_SECRET": "production-test-secret",
+        "DISCORD_BOT_TOKEN": "production-test-bot-token",
+        "DISCORD_GUILD_ID": "900000000000000002",
+        "DISCORD_API_BASE": "http://127.0.0.1:9/api/v10",
+        "DISCORD_DELIVERY": "live",
+        "PRODUCTION_DISCORD_IDS": TEST_PRODUCTION_IDS,
+    }
+
+
 _pinned = staging_environ() | {
     "DATABASE_URL": f"{PG}/daylock_test" + (f"_s{SLOT}" if SLOT else ""),
     "REDIS_URL": redis_url(0),
