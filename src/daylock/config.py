@@ -204,6 +204,17 @@ class Config:
         return self.public_url + OAUTH_CALLBACK_PATH
 
     @property
+    def security_settings(self) -> dict[str, object]:
+        """Cookie and HSTS settings this configuration implies (used by settings.py)."""
+        https = urlsplit(self.public_url).scheme == "https"
+        return {
+            "SESSION_COOKIE_SECURE": https,
+            "CSRF_COOKIE_SECURE": https,
+            "SECURE_HSTS_SECONDS": 31536000 if self.policy.requires_https else 0,
+            "SECURE_HSTS_INCLUDE_SUBDOMAINS": self.policy.requires_https,
+        }
+
+    @property
     def database_engine(self) -> str:
         scheme = urlsplit(self.database_url).scheme
         return "sqlite" if scheme.startswith("sqlite") else "postgresql"

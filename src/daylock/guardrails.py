@@ -109,16 +109,22 @@ def check_production_hygiene(config: Config) -> str:
         )
     from django.conf import settings
 
-    if not (
-        settings.SESSION_COOKIE_SECURE
-        and settings.CSRF_COOKIE_SECURE
-        and settings.SECURE_HSTS_SECONDS >= 31536000
-    ):
-        raise Refusal(
-            guard,
-            "cookies are not secure-only or HSTS is shorter than a year",
-            "do not override SESSION_COOKIE_SECURE, CSRF_COOKIE_SECURE or SECURE_HSTS_SECONDS",
-        )
+    # What this configuration implies, and — when Django runs on this very
+    # configuration — what the live settings say (catches an override in settings.py).
+    views = [config.security_settings]
+    if settings.configured and getattr(settings, "DAYLOCK", None) == config:
+        views.append({name: getattr(settings, name) for name in config.security_settings})
+    for view in views:
+        if not (
+            view["SESSION_COOKIE_SECURE"]
+            and view["CSRF_COOKIE_SECURE"]
+            and int(str(view["SECURE_HSTS_SECONDS"])) >= 31536000
+        ):
+            raise Refusal(
+                guard,
+                "cookies are not secure-only or HSTS is shorter than a year",
+                "do not override SESSION_COOKIE_SECURE, CSRF_COOKIE_SECURE or SECURE_HSTS_SECONDS",
+            )
     return "PostgreSQL, Redis, https, strong SECRET_KEY, DEBUG off, secure cookies, HSTS, live"
 
 

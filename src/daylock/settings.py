@@ -6,6 +6,7 @@ Nothing here reads the environment directly: every value comes from the parsed
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -108,11 +109,11 @@ SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 # Distinct cookie names: two environments on one host (ports differ) never mix sessions.
 SESSION_COOKIE_NAME = f"daylock_{_env}_session"
 CSRF_COOKIE_NAME = f"daylock_{_env}_csrftoken"
-_https = _public.scheme == "https"
-SESSION_COOKIE_SECURE = _https
-CSRF_COOKIE_SECURE = _https
-SECURE_HSTS_SECONDS = 31536000 if _policy.requires_https else 0
-SECURE_HSTS_INCLUDE_SUBDOMAINS = _policy.requires_https
+_security = DAYLOCK.security_settings
+SESSION_COOKIE_SECURE = bool(_security["SESSION_COOKIE_SECURE"])
+CSRF_COOKIE_SECURE = bool(_security["CSRF_COOKIE_SECURE"])
+SECURE_HSTS_SECONDS = int(str(_security["SECURE_HSTS_SECONDS"]))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = bool(_security["SECURE_HSTS_INCLUDE_SUBDOMAINS"])
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -131,10 +132,8 @@ STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
 # Static files are served from the package by whitenoise; no collectstatic step needed.
 WHITENOISE_USE_FINDERS = True
-try:
+with contextlib.suppress(OSError):  # read-only working directory: finders still serve
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)
-except OSError:  # a read-only working directory: whitenoise still serves via finders
-    pass
 
 LOGGING = {
     "version": 1,
@@ -143,6 +142,8 @@ LOGGING = {
         "json": {"()": "daylock.logs.JsonFormatter", "environment": _env},
         "human": {"()": "daylock.logs.HumanFormatter", "environment": _env},
     },
+    # Logs go to stderr, leaving stdout to command output (doctor, draw list, …).
+    # Nothing logs while the guards run, so a refused start prints exactly one line.
     "handlers": {
         "stderr": {"class": "logging.StreamHandler", "formatter": _policy.log_format},
     },
@@ -151,5 +152,9 @@ LOGGING = {
         # SQL at DEBUG would drown everything else.
         "django.db.backends": {"level": "INFO"},
         "django.utils.autoreload": {"level": "INFO"},
+        "redis": {"level": "WARNING"},
+        # Procrastinate logs its set-up at INFO on every django.setup(); the worker
+        # command turns it back up for itself.
+        "procrastinate": {"level": "WARNING"},
     },
 }
