@@ -18,7 +18,7 @@ test: install
 lint: install
 	.venv/bin/ruff check src tests bench
 	.venv/bin/ruff format --check src tests bench
-	.venv/bin/mypy src
+	APP_ENV=development .venv/bin/mypy src
 
 format: install
 	.venv/bin/ruff format src tests bench

@@ -11,8 +11,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+import django_stubs_ext
 
 from daylock.config import BASE_DIR, VAR_DIR, load_config
+
+# Lets admin.ModelAdmin[Model], QuerySet[Model] … be subscripted at run time (strict mypy).
+django_stubs_ext.monkeypatch()
 
 DAYLOCK = load_config()
 _policy = DAYLOCK.policy
