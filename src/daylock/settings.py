@@ -134,6 +134,7 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
 # Static files are served from the package by whitenoise; no collectstatic step needed.
 WHITENOISE_USE_FINDERS = True
 with contextlib.suppress(OSError):  # read-only working directory: finders still serve
