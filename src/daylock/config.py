@@ -271,7 +271,7 @@ def parse_app_env(environ: Mapping[str, str]) -> Environment:
             "flags",
             f"IS_PRODUCTION={environ['IS_PRODUCTION']} contradicts APP_ENV={env.value} "
             f"(which means IS_PRODUCTION={'true' if derived else 'false'})",
-            "fix whichever of the two is wrong, or unset IS_PRODUCTION (it is derived from APP_ENV)",
+            "fix whichever of the two is wrong, or unset IS_PRODUCTION (APP_ENV implies it)",
         )
     return env
 

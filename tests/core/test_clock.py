@@ -41,7 +41,9 @@ def test_user_override_wins_over_environment_for_that_user_only() -> None:
     alice = User.objects.create(username="alice")
     bob = User.objects.create(username="bob")
     ClockOverride.objects.create(scope=clock.ENVIRONMENT_SCOPE, offset=timedelta(days=1))
-    ClockOverride.objects.create(scope=clock.user_scope(alice.pk), user=alice, offset=timedelta(days=5))
+    ClockOverride.objects.create(
+        scope=clock.user_scope(alice.pk), user=alice, offset=timedelta(days=5)
+    )
     wall = timezone.now()
     assert clock.now(user_id=alice.pk) - wall > timedelta(days=4, hours=23)
     assert timedelta(hours=23) < clock.now(user_id=bob.pk) - wall < timedelta(days=1, hours=1)

@@ -1,15 +1,18 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import redis as redis_lib
 from django.core.cache import cache
 from django.db import DatabaseError
 
 from daylock import config
-from daylock.guardrails import read_database_stamp
+from daylock.guardrails import REDIS_STAMP_KEY, read_database_stamp
 
 
 def health_report() -> dict[str, Any]:
+    """Reachability and stamps of this environment's resources (no secrets, no URLs)."""
     cfg = config.current()
     database: dict[str, Any] = {"reachable": False, "stamped": False, "stamp_matches": False}
     try:
@@ -24,17 +27,13 @@ def health_report() -> dict[str, Any]:
     if cfg.redis_url:
         redis.update(reachable=False, stamped=False, stamp_matches=False)
         try:
-            import json
-
-            from daylock.guardrails import REDIS_STAMP_KEY
-
             client = cache._cache.get_client(write=False)  # type: ignore[attr-defined]
             raw = client.get(REDIS_STAMP_KEY)
             redis["reachable"] = True
             if raw is not None:
                 redis["stamped"] = True
                 redis["stamp_matches"] = json.loads(raw).get("environment") == cfg.app_env
-        except Exception:
+        except (redis_lib.RedisError, ValueError, AttributeError):
             pass
     ok = database["stamp_matches"] and (not cfg.redis_url or redis["stamp_matches"])
     return {
