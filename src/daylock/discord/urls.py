@@ -1,4 +1,12 @@
-from django.urls import URLPattern, URLResolver
+"""Mounted at ``/staff/outbox/``."""
+
+from django.urls import URLPattern, URLResolver, path
+
+from daylock.discord import views
 
 app_name = "discord"
-urlpatterns: list[URLPattern | URLResolver] = []
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("", views.outbox_list, name="outbox_list"),
+    path("<int:message_id>/", views.outbox_detail, name="outbox_detail"),
+    path("<int:message_id>/retry/", views.outbox_retry, name="outbox_retry"),
+]

@@ -1,0 +1,220 @@
+"""Writes of the Discord app: putting messages in the outbox and scheduling delivery.
+
+``outbox_enqueue`` is the one way the rest of Daylock asks for a Discord side effect.
+It writes the row inside the caller's transaction, so the message exists if and only
+if the change that caused it commits.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Sequence
+from datetime import timedelta
+
+from django.apps import apps
+from django.db import transaction
+from django.utils import timezone
+
+from daylock import config
+from daylock.core.models import AuditLog
+from daylock.discord import delivery
+from daylock.discord.client import NONCE_MAX_LENGTH
+from daylock.discord.models import OutboxKind, OutboxMessage, OutboxStatus
+
+logger = logging.getLogger(__name__)
+
+#: Discord's limit on a message's content.
+MAX_CONTENT_LENGTH = 2000
+QUEUE = "outbox"
+
+
+class OutboxError(ValueError):
+    """A request for a Discord side effect that cannot be valid."""
+
+
+def queue_available() -> bool:
+    """True where a procrastinate queue exists (PostgreSQL); False on the SQLite default."""
+    return apps.is_installed("procrastinate.contrib.django")
+
+
+def new_nonce() -> str:
+    """A unique nonce within Discord's 25-character limit (``dl`` + 22 hex digits)."""
+    nonce = "dl" + secrets.token_hex(11)
+    assert len(nonce) <= NONCE_MAX_LENGTH
+    return nonce
+
+
+def _snowflake(name: str, value: str | int | None, *, required: bool) -> str:
+    text = "" if value is None else str(value).strip()
+    if not text:
+        if required:
+            raise OutboxError(f"{name} is required for this kind of outbox message")
+        return ""
+    if not text.isdigit():
+        raise OutboxError(f"{name}={text!r} is not a Discord id (a snowflake of digits)")
+    return text
+
+
+def outbox_enqueue(
+    *,
+    kind: str,
+    content: str = "",
+    channel_id: str | int | None = None,
+    recipient_id: str | int | None = None,
+    role_id: str | int | None = None,
+    guild_id: str | int | None = None,
+    source: str = "",
+    mention_user_ids: Sequence[str | int] = (),
+) -> OutboxMessage:
+    """Put one Discord side effect in the outbox; delivered after the transaction commits.
+
+    Call it inside the transaction of the change that causes it: if that transaction
+    rolls back, neither the row nor its delivery job exists. ``kind`` is an
+    :class:`OutboxKind` value:
+
+    * ``channel_message``: ``channel_id`` and ``content``;
+    * ``direct_message``: ``recipient_id`` (the Discord user id) and ``content``;
+    * ``role_grant`` / ``role_remove``: ``recipient_id`` and ``role_id``; ``guild_id``
+      defaults to this environment's guild.
+
+    Nothing in the text pings anyone: only ``mention_user_ids`` are allowed to be
+    mentioned (``@everyone`` and role mentions never are). The environment is stamped
+    on the row; whether it is ever sent is decided at delivery.
+    """
+    try:
+        kind = OutboxKind(kind)
+    except ValueError:
+        raise OutboxError(f"kind={kind!r} is not one of {', '.join(OutboxKind.values)}") from None
+    cfg = config.current()
+    is_message = kind in {OutboxKind.CHANNEL_MESSAGE, OutboxKind.DIRECT_MESSAGE}
+    is_role = not is_message
+    channel = _snowflake("channel_id", channel_id, required=kind == OutboxKind.CHANNEL_MESSAGE)
+    recipient = _snowflake(
+        "recipient_id", recipient_id, required=kind != OutboxKind.CHANNEL_MESSAGE
+    )
+    role = _snowflake("role_id", role_id, required=is_role)
+    guild = _snowflake(
+        "guild_id",
+        guild_id if guild_id else (cfg.discord_guild_id if is_role else None),
+        required=is_role,
+    )
+    if is_message:
+        if not content.strip():
+            raise OutboxError(f"content is required for a {kind.label.lower()}")
+        if len(content) > MAX_CONTENT_LENGTH:
+            raise OutboxError(
+                f"content is {len(content)} characters; Discord allows {MAX_CONTENT_LENGTH}"
+            )
+    elif content:
+        raise OutboxError("a role change has no content")
+    mentions = [_snowflake("mention_user_ids", user, required=True) for user in mention_user_ids]
+
+    with transaction.atomic():
+        message = OutboxMessage.objects.create(
+            kind=kind,
+            content=content,
+            channel_id=channel,
+            recipient_id=recipient,
+            role_id=role,
+            guild_id=guild,
+            source=source[:200],
+            allowed_mentions={"parse": [], "users": mentions},
+            nonce=new_nonce(),
+            environment=cfg.app_env.value,
+        )
+        schedule_delivery(message.pk)
+    return message
+
+
+def schedule_delivery(message_id: int) -> None:
+    """Arrange for one row to be delivered once the current transaction commits.
+
+    On PostgreSQL the procrastinate job is written on Django's connection, inside the
+    current transaction: the job commits or rolls back together with the row (no window
+    in which a crash leaves a committed row without a job). On the SQLite development
+    default there is no queue: the row is delivered in-process right after commit
+    (capture mode there simply records it as captured).
+    """
+    if queue_available():
+        from procrastinate.contrib.django import app
+        from procrastinate.contrib.django.django_connector import DjangoConnector
+        from procrastinate.exceptions import AlreadyEnqueued
+
+        from daylock.discord.tasks import deliver_outbox_message
+
+        def defer() -> None:
+            try:
+                with transaction.atomic():  # a savepoint: a duplicate must not break the caller
+                    deliver_outbox_message.configure(queueing_lock=f"outbox:{message_id}").defer(
+                        message_id=message_id
+                    )
+            except AlreadyEnqueued:
+                logger.debug("outbox #%s already has a waiting job", message_id)
+
+        if isinstance(app.connector, DjangoConnector):
+            defer()
+        else:
+            # Inside the worker the app uses its own connection pool, outside our
+            # transaction: defer only once the row is committed.
+            transaction.on_commit(defer)
+    else:
+        transaction.on_commit(lambda: _deliver_inline(message_id))
+
+
+def _deliver_inline(message_id: int) -> None:
+    result = delivery.deliver(message_id)
+    logger.info("outbox #%s delivered inline: %s", message_id, result.outcome)
+
+
+def outbox_requeue_waiting(*, older_than: timedelta = timedelta(0)) -> int:
+    """Schedule every ``queued`` row again (the sweep for jobs that got lost).
+
+    Safe to run any time: a row that still has a waiting job is skipped by the
+    queueing lock, and delivery itself skips rows that are not queued or are locked.
+    """
+    cutoff = timezone.now() - older_than
+    ids = list(
+        OutboxMessage.objects.filter(status=OutboxStatus.QUEUED, created_at__lte=cutoff)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    for message_id in ids:
+        if queue_available():
+            schedule_delivery(message_id)
+        else:
+            _deliver_inline(message_id)
+    return len(ids)
+
+
+def outbox_retry(
+    *, message: OutboxMessage, actor_id: int | None, actor_label: str
+) -> OutboxMessage:
+    """Staff: put a ``failed`` row back in the queue (audit-logged)."""
+    with transaction.atomic():
+        locked = OutboxMessage.objects.select_for_update().get(pk=message.pk)
+        if locked.status != OutboxStatus.FAILED:
+            raise OutboxError(
+                f"outbox message #{locked.pk} is {locked.status}; "
+                "only failed messages can be retried"
+            )
+        previous_attempts = locked.attempts
+        locked.status = OutboxStatus.QUEUED
+        locked.attempts = 0
+        locked.delivery_note = f"retried by {actor_label} after {previous_attempts} attempts"
+        locked.save()
+        AuditLog.objects.create(
+            environment=config.current().app_env.value,
+            actor_id=actor_id,
+            actor_label=actor_label,
+            action="outbox.retry",
+            target=f"outbox:{locked.pk}",
+            details={
+                "kind": locked.kind,
+                "target": locked.target,
+                "attempts": previous_attempts,
+                "last_error": locked.last_error,
+            },
+        )
+        schedule_delivery(locked.pk)
+    return locked

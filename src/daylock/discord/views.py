@@ -1,0 +1,93 @@
+"""The staff outbox pages: what Daylock sent, captured or blocked, like a mail catcher."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from daylock import config
+from daylock.discord import selectors, services
+from daylock.discord.models import OutboxStatus
+
+View = Callable[..., HttpResponse]
+PAGE_SIZE = 200
+
+
+def is_staff_user(user: Any) -> bool:
+    """Django staff, or a Daylock moderator/admin."""
+    return bool(
+        user.is_authenticated
+        and not getattr(user, "is_banned", False)
+        and (user.is_staff or getattr(user, "is_moderator", False))
+    )
+
+
+def staff_required(view: View) -> View:
+    """Anonymous: to the login page. Logged in but not staff: 403."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not is_staff_user(request.user):
+            raise PermissionDenied("the outbox is for staff only")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@staff_required
+def outbox_list(request: HttpRequest) -> HttpResponse:
+    status = request.GET.get("status") or None
+    if status is not None and status not in OutboxStatus.values:
+        status = None
+    rows = selectors.outbox_list(status=status, limit=PAGE_SIZE)
+    counts = selectors.outbox_counts()
+    return render(
+        request,
+        "discord/outbox_list.html",
+        {
+            "rows": rows,
+            "status": status,
+            "statuses": [(value, label, counts[value]) for value, label in OutboxStatus.choices],
+            "delivery_mode": config.current().discord_delivery.value,
+            "page_size": PAGE_SIZE,
+        },
+    )
+
+
+@staff_required
+def outbox_detail(request: HttpRequest, message_id: int) -> HttpResponse:
+    message = selectors.outbox_get(message_id=message_id)
+    if message is None:
+        raise Http404("no such outbox message")
+    return render(
+        request,
+        "discord/outbox_detail.html",
+        {"m": message, "show_content": selectors.outbox_content_visible(message)},
+    )
+
+
+@require_POST
+@staff_required
+def outbox_retry(request: HttpRequest, message_id: int) -> HttpResponse:
+    message = selectors.outbox_get(message_id=message_id)
+    if message is None:
+        raise Http404("no such outbox message")
+    try:
+        services.outbox_retry(
+            message=message, actor_id=request.user.pk, actor_label=request.user.get_username()
+        )
+    except services.OutboxError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Outbox message #{message.pk} queued again.")
+    return redirect("discord:outbox_detail", message_id=message.pk)
