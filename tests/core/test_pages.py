@@ -42,3 +42,21 @@ def test_healthz_reports_environment_and_stamps_without_secrets(client: Client) 
     text = response.content.decode()
     for secret in (settings.SECRET_KEY, settings.DAYLOCK.discord_client_secret, "postgres://"):
         assert secret not in text
+
+
+def test_system_check_reports_a_configuration_guard() -> None:
+    import dataclasses
+
+    from django.conf import settings
+    from django.core.checks import run_checks
+    from django.test import override_settings
+
+    from daylock.config import DeliveryMode
+
+    assert [m for m in run_checks(tags=["daylock"]) if m.id == "daylock.E001"] == []
+    live = dataclasses.replace(settings.DAYLOCK, discord_delivery=DeliveryMode.LIVE)
+    with override_settings(DAYLOCK=live):
+        messages = run_checks(tags=["daylock"])
+    assert [m.id for m in messages] == ["daylock.E001"]
+    assert "DISCORD_DELIVERY=live" in messages[0].msg
+    assert messages[0].hint

@@ -5,3 +5,6 @@ class CoreConfig(AppConfig):
     name = "daylock.core"
     label = "core"
     verbose_name = "Daylock core (environment stamp, clock, audit log)"
+
+    def ready(self) -> None:
+        from daylock.core import checks  # noqa: F401 - registers the system checks
