@@ -1,1 +1,278 @@
-"""Models of this app (filled in by its issue)."""
+"""Events, their time-locked days, challenges, progress, feedback, and the two
+test-utility override tables (honoured only where the policy has ``test_utilities``).
+
+Data rules that the database can enforce are constraints here (unique progress,
+rating range, one feedback per scope); rules that need the clock or the policy live in
+:mod:`daylock.events.timelock`, :mod:`daylock.events.services` and
+:mod:`daylock.events.selectors`.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from datetime import datetime
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+#: Slugs that would collide with fixed URLs under ``/events/``.
+RESERVED_SLUGS = frozenset({"profile"})
+MAX_DAYS = 366
+#: Longest answer accepted at all (longer is a form error, nothing stored).
+MAX_ANSWER_LENGTH = 1000
+#: How much of a wrong answer is kept (enough to see what people try, no more).
+WRONG_ANSWER_STORED_LENGTH = 200
+MAX_COMMENT_LENGTH = 2000
+
+
+class Tier(models.TextChoices):
+    NORMAL = "normal", "Normal"
+    VETERAN = "veteran", "Veteran"
+
+
+def validate_time_zone(value: str) -> None:
+    """An IANA time zone name that :mod:`zoneinfo` knows (e.g. ``Europe/Berlin``)."""
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(
+            "%(value)s is not an IANA time zone name (e.g. Europe/Berlin, UTC)",
+            params={"value": value},
+            code="invalid_time_zone",
+        ) from None
+
+
+def validate_not_reserved(value: str) -> None:
+    if value in RESERVED_SLUGS:
+        raise ValidationError(
+            "%(value)s is reserved (it is a page under /events/)",
+            params={"value": value},
+            code="reserved_slug",
+        )
+
+
+class Event(models.Model):
+    slug = models.SlugField(max_length=80, unique=True, validators=[validate_not_reserved])
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    time_zone = models.CharField(
+        max_length=64,
+        default="UTC",
+        validators=[validate_time_zone],
+        help_text="IANA name; days unlock at 00:00 in this zone",
+    )
+    starts_on = models.DateField(help_text="Event-local date on which day 1 unlocks")
+    day_count = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_DAYS)]
+    )
+    published = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-starts_on", "slug"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(day_count__gte=1, day_count__lte=MAX_DAYS),
+                name="event_day_count_range",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone)
+
+
+class Day(models.Model):
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="days")
+    number = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_DAYS)]
+    )
+    title = models.CharField(max_length=200)
+    body_markdown = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["event", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["event", "number"], name="day_unique_number"),
+            models.CheckConstraint(condition=Q(number__gte=1), name="day_number_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event.slug} day {self.number}: {self.title}"
+
+    def clean(self) -> None:
+        if self.event_id is not None and self.number and self.number > self.event.day_count:
+            raise ValidationError(
+                {"number": f"the event has {self.event.day_count} days; {self.number} is past it"}
+            )
+
+    @property
+    def unlocks_at(self) -> datetime:
+        """The UTC instant this day opens (see :func:`daylock.events.timelock.unlock_instant`)."""
+        from daylock.events.timelock import unlock_instant
+
+        return unlock_instant(self.event, self.number)
+
+
+class Challenge(models.Model):
+    day = models.ForeignKey(Day, on_delete=models.CASCADE, related_name="challenges")
+    tier = models.CharField(max_length=10, choices=Tier.choices)
+    prompt = models.TextField()
+    answer = models.CharField(
+        max_length=MAX_ANSWER_LENGTH,
+        help_text="Compared after normalisation (see events.answers)",
+    )
+
+    class Meta:
+        ordering = ["day", "tier"]
+        constraints = [
+            models.UniqueConstraint(fields=["day", "tier"], name="challenge_unique_tier"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} [{self.tier}]"
+
+
+class Progress(models.Model):
+    """A solved challenge. Exactly one row per (user, day, tier), whatever the races."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="progress"
+    )
+    day = models.ForeignKey(Day, on_delete=models.CASCADE, related_name="progress")
+    tier = models.CharField(max_length=10, choices=Tier.choices)
+    solved_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "progress"
+        ordering = ["-solved_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "day", "tier"], name="progress_unique"),
+        ]
+        indexes = [
+            # The eligibility selector groups one event's progress by user.
+            models.Index(fields=["day", "tier", "user"], name="progress_day_tier_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} solved {self.day_id} [{self.tier}]"
+
+
+class WrongAnswer(models.Model):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="wrong_answers"
+    )
+    day = models.ForeignKey(Day, on_delete=models.CASCADE, related_name="wrong_answers")
+    tier = models.CharField(max_length=10, choices=Tier.choices)
+    answer = models.CharField(max_length=WRONG_ANSWER_STORED_LENGTH)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} wrong on {self.day_id} [{self.tier}]"
+
+
+class Feedback(models.Model):
+    """One rating per user per event (``day`` null) and per user per day."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="feedback"
+    )
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="feedback")
+    day = models.ForeignKey(
+        Day, null=True, blank=True, on_delete=models.CASCADE, related_name="feedback"
+    )
+    rating = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
+    #: Stored exactly as typed; escaped when shown.
+    comment = models.CharField(max_length=MAX_COMMENT_LENGTH, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "feedback"
+        ordering = ["-updated_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(rating__gte=1, rating__lte=5), name="feedback_rating_1_5"
+            ),
+            models.UniqueConstraint(
+                fields=["user", "event", "day"],
+                condition=Q(day__isnull=False),
+                name="feedback_one_per_day",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "event"],
+                condition=Q(day__isnull=True),
+                name="feedback_one_per_event",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        scope = f"day {self.day.number}" if self.day else "event"
+        return f"{self.user_id} on {self.event.slug} {scope}: {self.rating}/5"
+
+
+class DayUnlock(models.Model):
+    """Test utility: a day opened before its instant, for everyone (``user`` null) or
+    one user. Ignored wherever the policy has no ``test_utilities`` (production)."""
+
+    day = models.ForeignKey(Day, on_delete=models.CASCADE, related_name="unlocks")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="day_unlocks",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "user"], condition=Q(user__isnull=False), name="dayunlock_one_user"
+            ),
+            models.UniqueConstraint(
+                fields=["day"], condition=Q(user__isnull=True), name="dayunlock_one_everyone"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        who = f"user {self.user_id}" if self.user_id else "everyone"
+        return f"{self.day} unlocked for {who}"
+
+
+class EligibilityOverride(models.Model):
+    """Test utility: force a user in (``eligible``) or out of every prize of an event.
+    Ignored wherever the policy has no ``test_utilities`` (production)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="eligibility_overrides"
+    )
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="eligibility_overrides")
+    eligible = models.BooleanField()
+    reason = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "event"], name="eligibilityoverride_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} forced {'in' if self.eligible else 'out'} of {self.event.slug}"

@@ -1,0 +1,220 @@
+"""Writes: answering a challenge and leaving feedback. Views call these; nothing else
+writes progress, wrong answers or feedback."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from daylock import clock
+from daylock.accounts.models import User
+from daylock.events import ratelimit, timelock
+from daylock.events.answers import answers_match
+from daylock.events.models import (
+    MAX_ANSWER_LENGTH,
+    MAX_COMMENT_LENGTH,
+    WRONG_ANSWER_STORED_LENGTH,
+    Challenge,
+    Day,
+    Event,
+    Feedback,
+    Progress,
+    Tier,
+    WrongAnswer,
+)
+
+
+class DayLockedError(Exception):
+    """The day is not open for this user yet (views answer 404 before this happens)."""
+
+
+class Outcome(enum.StrEnum):
+    CORRECT = "correct"  # newly solved: progress recorded now
+    ALREADY_SOLVED = "already-solved"  # solved before (or by a concurrent request)
+    WRONG = "wrong"  # recorded as a wrong answer
+    RATE_LIMITED = "rate-limited"  # not checked, nothing stored
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    outcome: Outcome
+    tier: Tier
+    retry_after_seconds: int = 0
+
+    @property
+    def solved(self) -> bool:
+        return self.outcome in {Outcome.CORRECT, Outcome.ALREADY_SOLVED}
+
+    @property
+    def retry_after_minutes(self) -> int:
+        return max(1, -(-self.retry_after_seconds // 60))
+
+
+def answer_submit(*, user: User, day: Day, tier: Tier, answer: str) -> SubmitResult:
+    """Check ``answer`` against the day's challenge of ``tier`` and record the result.
+
+    Tiers are independent: the veteran challenge can be solved without the normal one.
+    A correct answer records :class:`Progress` exactly once, also when two requests
+    race (unique constraint + ``get_or_create``: the loser of the race sees the
+    winner's row and reports ``ALREADY_SOLVED``). Attempts on an unsolved challenge are
+    rate limited (:mod:`daylock.events.ratelimit`); a refused attempt is not checked.
+
+    Raises :class:`ValidationError` for an over-long answer (nothing stored),
+    :class:`DayLockedError` for a day not open to this user, and
+    ``Challenge.DoesNotExist`` if the day has no challenge of that tier.
+    """
+    tier = Tier(tier)
+    if len(answer) > MAX_ANSWER_LENGTH:
+        raise ValidationError(
+            f"answers are at most {MAX_ANSWER_LENGTH} characters (this one has {len(answer)})",
+            code="answer_too_long",
+        )
+    if not timelock.is_open(day, user_id=user.pk):
+        raise DayLockedError(f"day {day.number} of {day.event.slug} is locked")
+    challenge = Challenge.objects.get(day=day, tier=tier)
+    if Progress.objects.filter(user=user, day=day, tier=tier).exists():
+        return SubmitResult(Outcome.ALREADY_SOLVED, tier)
+    decision = ratelimit.attempt(user_id=user.pk, day_id=day.pk, tier=tier)
+    if not decision.allowed:
+        return SubmitResult(Outcome.RATE_LIMITED, tier, decision.retry_after_seconds)
+    now = clock.now(user_id=user.pk)
+    with transaction.atomic():
+        if not answers_match(answer, challenge.answer):
+            WrongAnswer.objects.create(
+                user=user,
+                day=day,
+                tier=tier,
+                answer=answer[:WRONG_ANSWER_STORED_LENGTH],
+                created_at=now,
+            )
+            return SubmitResult(Outcome.WRONG, tier)
+        _, created = Progress.objects.get_or_create(
+            user=user, day=day, tier=tier, defaults={"solved_at": now}
+        )
+    return SubmitResult(Outcome.CORRECT if created else Outcome.ALREADY_SOLVED, tier)
+
+
+def feedback_save(
+    *, user: User, event: Event, day: Day | None, rating: int, comment: str
+) -> Feedback:
+    """Create or update (in place) this user's feedback on the event or one of its days.
+
+    Feedback is keyed by its author, so nobody can edit another user's feedback. The
+    comment is stored exactly as typed (templates escape it). A day's feedback needs
+    the day to be open for the user.
+    """
+    errors: dict[str, str] = {}
+    if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
+        errors["rating"] = "the rating is a whole number from 1 to 5"
+    if len(comment) > MAX_COMMENT_LENGTH:
+        errors["comment"] = (
+            f"comments are at most {MAX_COMMENT_LENGTH} characters (this one has {len(comment)})"
+        )
+    if errors:
+        raise ValidationError(errors)
+    if day is not None:
+        if day.event_id != event.pk:
+            raise ValueError(f"day {day.pk} does not belong to event {event.slug}")
+        if not timelock.is_open(day, user_id=user.pk):
+            raise DayLockedError(f"day {day.number} of {event.slug} is locked")
+    with transaction.atomic():
+        feedback, _ = Feedback.objects.update_or_create(
+            user=user, event=event, day=day, defaults={"rating": rating, "comment": comment}
+        )
+    return feedback
+
+
+# --- demo content (``daylock demo_data``; callers check ``policy.seed_and_reset``) -----
+
+DEMO_SLUG = "daylock-demo"
+DEMO_TIME_ZONE = "Europe/Berlin"
+DEMO_DAYS: list[tuple[str, str, tuple[str, str], tuple[str, str]]] = [
+    (
+        "Warm-up",
+        "Welcome to **Daylock**! A new day opens every midnight (Berlin time).\n\n"
+        "Each day has a *normal* and a *veteran* challenge. Answers are compared "
+        "ignoring case and extra spaces.",
+        ("What is 6 times 7?", "42"),
+        ("Write 42 in binary.", "101010"),
+    ),
+    (
+        "Letters",
+        "## Counting letters\n\nSome words are longer than they look.",
+        ("How many letters are in the word *daylock*?", "7"),
+        ("Which letter appears most often in *mississippi*?", "s"),
+    ),
+    (
+        "Sequences",
+        "Find the next number:\n\n```\n1, 1, 2, 3, 5, 8, ?\n```",
+        ("Next number of 1, 1, 2, 3, 5, 8?", "13"),
+        ("The 20th Fibonacci number (F1 = F2 = 1)?", "6765"),
+    ),
+    (
+        "Ciphers",
+        "A *Caesar cipher* shifts every letter by the same amount.",
+        ("Decode `KHOOR` (shift 3).", "hello"),
+        ("Decode `Uryyb Jbeyq` (ROT13).", "hello world"),
+    ),
+    (
+        "Time zones",
+        "| City | Zone |\n| --- | --- |\n| Berlin | Europe/Berlin |\n"
+        "| New York | America/New_York |",
+        ("How many hours is Berlin ahead of UTC in winter?", "1"),
+        ("How many hours is New York behind Berlin most of the year?", "6"),
+    ),
+    (
+        "Hashes",
+        "Draws are verifiable: the seed's **sha256** is published first.",
+        ("How many hex digits long is a sha256 digest?", "64"),
+        ("How many bits is a sha256 digest?", "256"),
+    ),
+    (
+        "Finale",
+        "Last day — solve both tiers for a veteran completion.",
+        ("Type the name of this app.", "daylock"),
+        ("How many days did this demo have?", "7"),
+    ),
+]
+
+
+def demo_event_ensure() -> str:
+    """Create or refresh the demo event: published, 7 days from two days ago (event
+    local), so days 1-3 are open by date; day 4 is unlocked early for everyone (a
+    test-utility unlock, honoured outside production). Running it again leaves the same
+    state (the start date follows today, content is rewritten, progress is kept)."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from daylock.events.models import DayUnlock
+
+    today = clock.now().astimezone(ZoneInfo(DEMO_TIME_ZONE)).date()
+    with transaction.atomic():
+        event, created = Event.objects.update_or_create(
+            slug=DEMO_SLUG,
+            defaults={
+                "name": "Daylock Demo",
+                "description": "A small demo event: one puzzle a day for a week.",
+                "time_zone": DEMO_TIME_ZONE,
+                "starts_on": today - timedelta(days=2),
+                "day_count": len(DEMO_DAYS),
+                "published": True,
+            },
+        )
+        for number, (title, body, normal, veteran) in enumerate(DEMO_DAYS, start=1):
+            day, _ = Day.objects.update_or_create(
+                event=event, number=number, defaults={"title": title, "body_markdown": body}
+            )
+            for tier, (prompt, solution) in ((Tier.NORMAL, normal), (Tier.VETERAN, veteran)):
+                Challenge.objects.update_or_create(
+                    day=day, tier=tier, defaults={"prompt": prompt, "answer": solution}
+                )
+            if number == 4:
+                DayUnlock.objects.get_or_create(day=day, user=None)
+    verb = "created" if created else "refreshed"
+    return (
+        f"demo event {verb}: /events/{DEMO_SLUG}/ ({len(DEMO_DAYS)} days from "
+        f"{event.starts_on}, {DEMO_TIME_ZONE}; days 1-3 open, day 4 unlocked early)"
+    )

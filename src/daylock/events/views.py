@@ -1,0 +1,192 @@
+"""Player pages. Thin: selectors read, services write, templates show."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render, resolve_url
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from daylock.accounts.models import User
+from daylock.events import selectors, services
+from daylock.events.forms import AnswerForm, FeedbackForm
+from daylock.events.models import Challenge, Day, Event, Tier
+from daylock.events.rendering import render_markdown
+
+
+def _player(request: HttpRequest) -> User | None:
+    user = request.user
+    return user if isinstance(user, User) and user.is_authenticated else None
+
+
+def _player_id(request: HttpRequest) -> int | None:
+    player = _player(request)
+    return player.pk if player is not None else None
+
+
+def _logged_in(request: HttpRequest) -> User:
+    player = _player(request)
+    if player is None:  # login_required ran first; this is for the type checker
+        raise Http404("log in first")
+    return player
+
+
+def _login_url(request: HttpRequest) -> str:
+    return f"{resolve_url(settings.LOGIN_URL)}?{urlencode({'next': request.get_full_path()})}"
+
+
+def event_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "events/list.html", {"events": selectors.events_published()})
+
+
+def event_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    event = selectors.event_get(slug=slug)
+    player = _player(request)
+    context = {
+        "event": event,
+        "login_url": _login_url(request),
+        "cards": selectors.event_calendar(event=event, user=player),
+        "completion": selectors.completion_tier(user=player, event=event) if player else None,
+        "event_feedback": selectors.feedback_get(user=player, event=event, day=None)
+        if player
+        else None,
+    }
+    return render(request, "events/event.html", context)
+
+
+@dataclass(frozen=True)
+class TierPanel:
+    tier: Tier
+    challenge: Challenge
+    solved: bool
+    form: AnswerForm
+
+
+def _render_day(
+    request: HttpRequest,
+    event: Event,
+    day: Day,
+    *,
+    bound: dict[Tier, AnswerForm] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    player = _player(request)
+    challenges = selectors.challenges_for(day=day)
+    solved = selectors.solved_tiers(user=player, day=day)
+    panels = [
+        TierPanel(
+            tier=tier,
+            challenge=challenges[tier],
+            solved=tier in solved,
+            form=(bound or {}).get(tier) or AnswerForm(auto_id=f"id_{tier.value}_%s"),
+        )
+        for tier in Tier
+        if tier in challenges
+    ]
+    context = {
+        "event": event,
+        "day": day,
+        "login_url": _login_url(request),
+        "body_html": render_markdown(day.body_markdown),
+        "panels": panels,
+        "feedback": selectors.feedback_get(user=player, event=event, day=day) if player else None,
+    }
+    return render(request, "events/day.html", context, status=status)
+
+
+def day_detail(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+    event = selectors.event_get(slug=slug)
+    day = selectors.day_get_open(event=event, number=number, user_id=_player_id(request))
+    return _render_day(request, event, day)
+
+
+@login_required
+@require_POST
+def answer(request: HttpRequest, slug: str, number: int, tier: str) -> HttpResponse:
+    player = _logged_in(request)
+    event = selectors.event_get(slug=slug)
+    day = selectors.day_get_open(event=event, number=number, user_id=player.pk)
+    if tier not in Tier.values or Tier(tier) not in selectors.challenges_for(day=day):
+        raise Http404("no such challenge")
+    chosen = Tier(tier)
+    form = AnswerForm(request.POST, auto_id=f"id_{chosen.value}_%s")
+    if not form.is_valid():
+        return _render_day(request, event, day, bound={chosen: form}, status=400)
+    try:
+        result = services.answer_submit(
+            user=player, day=day, tier=chosen, answer=form.cleaned_data["answer"]
+        )
+    except ValidationError as error:
+        form.add_error("answer", error)
+        return _render_day(request, event, day, bound={chosen: form}, status=400)
+    if result.outcome is services.Outcome.RATE_LIMITED:
+        context = {"event": event, "day": day, "result": result}
+        return render(request, "events/too_many_attempts.html", context, status=429)
+    label = chosen.label.lower()
+    if result.outcome is services.Outcome.CORRECT:
+        messages.success(request, f"Correct! Day {day.number} is solved at {label} tier.")
+    elif result.outcome is services.Outcome.ALREADY_SOLVED:
+        messages.info(request, f"Already solved: day {day.number} at {label} tier counts once.")
+    else:
+        messages.error(request, f"Not quite — that is not the {label} answer. Try again.")
+    url = reverse("events:day", kwargs={"slug": event.slug, "number": day.number})
+    return redirect(f"{url}#{chosen.value}")
+
+
+def _feedback(request: HttpRequest, event: Event, day: Day | None) -> HttpResponse:
+    player = _logged_in(request)
+    existing = selectors.feedback_get(user=player, event=event, day=day)
+    status = 200
+    if request.method == "POST":
+        form = FeedbackForm(request.POST)
+        if form.is_valid():
+            try:
+                services.feedback_save(
+                    user=player,
+                    event=event,
+                    day=day,
+                    rating=form.cleaned_data["rating"],
+                    comment=form.cleaned_data["comment"],
+                )
+            except ValidationError as error:
+                for field, problems in error.message_dict.items():
+                    for problem in problems:
+                        form.add_error(field if field in form.fields else None, problem)
+            else:
+                messages.success(request, "Thank you — your feedback is saved.")
+                return redirect(request.path)
+        status = 400
+    else:
+        initial = {"rating": existing.rating, "comment": existing.comment} if existing else None
+        form = FeedbackForm(initial=initial)
+    context = {"event": event, "day": day, "form": form, "existing": existing}
+    return render(request, "events/feedback.html", context, status=status)
+
+
+@login_required
+def day_feedback(request: HttpRequest, slug: str, number: int) -> HttpResponse:
+    event = selectors.event_get(slug=slug)
+    day = selectors.day_get_open(event=event, number=number, user_id=_logged_in(request).pk)
+    return _feedback(request, event, day)
+
+
+@login_required
+def event_feedback(request: HttpRequest, slug: str) -> HttpResponse:
+    return _feedback(request, selectors.event_get(slug=slug), None)
+
+
+@login_required
+def profile(request: HttpRequest) -> HttpResponse:
+    player = _logged_in(request)
+    return render(
+        request,
+        "events/profile.html",
+        {"player": player, "standings": selectors.profile_standings(user=player)},
+    )
