@@ -84,3 +84,11 @@ def run_daylock(
         cwd=ROOT,
         check=False,
     )
+
+
+# The Discord emulator fixtures: discord_emulator_server, discord_emulator, daylock_discord.
+from tests.emulator_fixtures import (  # noqa: E402
+    daylock_discord,  # noqa: F401
+    discord_emulator,  # noqa: F401
+    discord_emulator_server,  # noqa: F401
+)
