@@ -151,9 +151,7 @@ def test_verification_reports_each_kind_of_tampering() -> None:
         ]
     )
     assert "winner rank 3: beyond the 2 winner(s) but replaces no one" in problems
-    assert verify_with(picks=[]) == [
-        "picks: 0 stored, expected 2 winner(s) + 0 reroll(s) = 2"
-    ]
+    assert verify_with(picks=[]) == ["picks: 0 stored, expected 2 winner(s) + 0 reroll(s) = 2"]
 
 
 def test_canonical_encoding_is_exactly_defined() -> None:
@@ -162,7 +160,7 @@ def test_canonical_encoding_is_exactly_defined() -> None:
     assert draw.decode_entrants(b"1\n20\n300\n") == [1, 20, 300]
     assert draw.entrants_hash([1, 20, 300]) == hashlib.sha256(b"1\n20\n300\n").hexdigest()
     for bad in (b"1\n20", b"20\n1\n", b"01\n2\n", b"1\n1\n", b"+1\n"):
-        with pytest.raises(ValueError, match="newline|canonical"):
+        with pytest.raises(ValueError, match=r"newline|canonical"):
             draw.decode_entrants(bad)
 
 

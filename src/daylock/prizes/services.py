@@ -1,0 +1,545 @@
+"""Writes of the prizes app: prizes, closing entries, running and rerolling draws.
+
+Every transition runs in one transaction that locks the draw's row first, so two
+processes racing to close or run the same draw serialise: the second one sees the new
+status and gets a clear error (and the database's one-draw-per-prize and
+one-winner-per-rank constraints back that up). Discord side effects are written to the
+outbox inside the same transaction and leave only after commit, under the
+environment's delivery mode. Every action is written to the audit log.
+
+Non-production (``policy.simulated_prizes``): every draw and pick is marked simulated,
+no prize code is ever attached to a winner (they see a placeholder), and role grants
+still go through the outbox, which captures or blocks them there.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Max, QuerySet
+
+from daylock import clock, config
+from daylock.accounts.models import DiscordAccount, User
+from daylock.core.models import AuditLog
+from daylock.discord.services import outbox_enqueue
+from daylock.events.models import Event, Tier
+from daylock.events.selectors import eligible_user_ids
+from daylock.prizes import draw as algorithm
+from daylock.prizes.models import (
+    REROLL_STATUSES,
+    Draw,
+    DrawEntrant,
+    DrawStatus,
+    DrawWinner,
+    Fulfilment,
+    Prize,
+    PrizeCode,
+    WinnerStatus,
+)
+from daylock.prizes.selectors import entrant_ids, fetch_ids
+
+logger = logging.getLogger(__name__)
+
+#: Discord allows 2000 characters; announcements name at most this many winners.
+ANNOUNCE_MAX_NAMES = 40
+
+
+class DrawError(Exception):
+    """A draw transition that cannot happen; the message says why and what to do."""
+
+
+class DrawAlreadyDrawn(DrawError):
+    """The prize's draw has already been run (a prize is drawn once)."""
+
+
+class ConfirmationRequired(DrawError):
+    """Production draws need explicit confirmation."""
+
+
+# --- helpers -------------------------------------------------------------------------
+
+
+def _audit(*, actor: User | None, action: str, target: str, details: dict[str, Any]) -> None:
+    AuditLog.objects.create(
+        environment=config.current().app_env.value,
+        actor=actor,
+        actor_label=actor.get_username() if actor is not None else "cli",
+        action=action,
+        target=target,
+        details=details,
+    )
+
+
+def draw_page_url(draw: Draw) -> str:
+    return f"{config.current().public_url}/prizes/draws/{draw.pk}/"
+
+
+def _is_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _freeze_entrants(draw: Draw, sorted_ids: Sequence[int]) -> None:
+    """Write the entrant list: one COPY on PostgreSQL, bulk_create elsewhere."""
+    if not sorted_ids:
+        return
+    if _is_postgres():
+        prefix = f"{draw.pk}\t"
+        data = prefix + ("\n" + prefix).join(map(str, sorted_ids)) + "\n"
+        table = DrawEntrant._meta.db_table
+        statement = f"COPY {table} (draw_id, user_id) FROM STDIN"
+        with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+            copy.write(data)
+    else:
+        DrawEntrant.objects.bulk_create(
+            (DrawEntrant(draw=draw, user_id=i) for i in sorted_ids), batch_size=2000
+        )
+
+
+def _top_ranked(draw: Draw, k: int) -> list[int]:
+    """Ranks 1..k of the draw (fewer if there are fewer entrants).
+
+    On PostgreSQL the ranking runs in the database (``sha256()`` over the entrant rows,
+    parallel query, nothing but k ids leaves the server); elsewhere in Python. Both
+    compute the key defined in :mod:`daylock.prizes.draw` — tests check they agree, and
+    ``draw verify`` recomputes everything in Python from the stored list.
+    """
+    if k <= 0:
+        return []
+    if _is_postgres():
+        table = DrawEntrant._meta.db_table
+        sql = (
+            f"SELECT user_id FROM {table} WHERE draw_id = %s "  # noqa: S608 - table is ours
+            "ORDER BY sha256(convert_to(%s || user_id::text, 'UTF8')), user_id LIMIT %s"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [draw.pk, draw.seed + algorithm.SEPARATOR.decode(), k])
+            return [row[0] for row in cursor.fetchall()]
+    return algorithm.winners(draw.seed, entrant_ids(draw), k)
+
+
+def _discord_of(user_ids: Sequence[int]) -> dict[int, DiscordAccount]:
+    return {d.user_id: d for d in DiscordAccount.objects.filter(user_id__in=user_ids)}
+
+
+def _label(user: User, discord: DiscordAccount | None) -> str:
+    return discord.username if discord is not None else f"user {user.pk}"
+
+
+# --- prizes --------------------------------------------------------------------------
+
+
+def prize_create(
+    *,
+    event: Event,
+    name: str,
+    fulfilment: Fulfilment | str,
+    quantity: int = 1,
+    min_tier: Tier | str = Tier.NORMAL,
+    feedback_required: bool = False,
+    description: str = "",
+    discord_role_id: str = "",
+    announce_channel_id: str = "",
+    actor: User | None = None,
+) -> Prize:
+    """Create a prize and its draw; the draw's seed hash is public from this moment on."""
+    with transaction.atomic():
+        prize = Prize(
+            event=event,
+            name=name,
+            description=description,
+            quantity=quantity,
+            min_tier=Tier(min_tier),
+            feedback_required=feedback_required,
+            fulfilment=Fulfilment(fulfilment),
+            discord_role_id=discord_role_id,
+            announce_channel_id=announce_channel_id,
+        )
+        prize.full_clean()
+        prize.save()
+        draw = _draw_create(prize)
+        _audit(
+            actor=actor,
+            action="prizes.prize_create",
+            target=f"prize:{prize.pk}",
+            details={"name": name, "draw": draw.pk, "seed_hash": draw.seed_hash},
+        )
+    return prize
+
+
+def prize_codes_add(
+    *, prize: Prize, codes: Sequence[str], is_test: bool = False, actor: User | None = None
+) -> int:
+    """Add codes to a code prize's inventory (duplicates of existing codes are skipped)."""
+    if prize.fulfilment != Fulfilment.CODE:
+        raise DrawError(f"prize {prize.pk} is fulfilled by {prize.fulfilment}, not by codes")
+    cleaned = [c.strip() for c in codes if c.strip()]
+    with transaction.atomic():
+        before = PrizeCode.objects.filter(prize=prize).count()
+        PrizeCode.objects.bulk_create(
+            [PrizeCode(prize=prize, code=c, is_test=is_test) for c in cleaned],
+            ignore_conflicts=True,
+        )
+        added = PrizeCode.objects.filter(prize=prize).count() - before
+        _audit(
+            actor=actor,
+            action="prizes.codes_add",
+            target=f"prize:{prize.pk}",
+            details={"added": added, "is_test": is_test},  # never the codes themselves
+        )
+    return added
+
+
+def draw_ensure(*, prize: Prize) -> Draw:
+    """The prize's draw, created (seed committed) if it has none yet."""
+    with transaction.atomic():
+        return _locked_draw(prize)
+
+
+def _draw_create(prize: Prize) -> Draw:
+    cfg = config.current()
+    seed = algorithm.new_seed()
+    return Draw.objects.create(
+        prize=prize,
+        seed=seed,
+        seed_hash=algorithm.seed_hash(seed),
+        simulated=cfg.policy.simulated_prizes,
+        environment=cfg.app_env.value,
+    )
+
+
+def _locked_draw(prize: Prize) -> Draw:
+    """The prize's draw, row-locked for this transaction (created if the prize has none).
+
+    Locking the prize row first serialises creation, so two racing processes cannot both
+    try to create the draw.
+    """
+    Prize.objects.select_for_update().filter(pk=prize.pk).get()
+    draw = Draw.objects.select_for_update().filter(prize_id=prize.pk).first()
+    return draw if draw is not None else _draw_create(prize)
+
+
+# --- close entries -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Commitment:
+    draw_id: int
+    seed_hash: str
+    entrants_hash: str
+    entrant_count: int
+
+
+def draw_close_entries(*, prize: Prize, actor: User | None) -> Commitment:
+    """Freeze the entrant list and publish its hash (the seed hash is already public).
+
+    The eligibility query runs inside the transaction that writes the list, so the list
+    is exactly the eligible users at that instant.
+    """
+    with transaction.atomic():
+        draw = _locked_draw(prize)
+        if draw.status != DrawStatus.OPEN:
+            raise DrawError(
+                f"entries for prize {prize.pk} ({prize.name}) already closed at "
+                f"{draw.closed_at:%Y-%m-%d %H:%M:%S} UTC (draw {draw.pk}, {draw.status})"
+            )
+        ids = fetch_ids(
+            eligible_user_ids(
+                event=prize.event,
+                min_tier=Tier(prize.min_tier),
+                feedback_required=prize.feedback_required,
+            )
+        )
+        ids = algorithm.canonical_ids(ids)  # already ascending and distinct; cheap to be sure
+        entrants_hash = algorithm.entrants_hash(ids)
+        _freeze_entrants(draw, ids)
+        draw.status = DrawStatus.CLOSED
+        draw.entrants_hash = entrants_hash
+        draw.entrant_count = len(ids)
+        draw.winners_wanted = prize.quantity
+        draw.closed_at = clock.now()
+        draw.closed_by = actor
+        draw.save()
+        _audit(
+            actor=actor,
+            action="prizes.draw_close_entries",
+            target=f"draw:{draw.pk}",
+            details={
+                "prize": prize.pk,
+                "seed_hash": draw.seed_hash,
+                "entrants_hash": entrants_hash,
+                "entrant_count": len(ids),
+                "simulated": draw.simulated,
+            },
+        )
+    return Commitment(draw.pk, draw.seed_hash, entrants_hash, len(ids))
+
+
+# --- run -----------------------------------------------------------------------------
+
+
+def draw_run(*, prize: Prize, actor: User | None, confirm: bool) -> Draw:
+    """Reveal the seed, rank the entrants, write the winners and fulfil their prizes.
+
+    In production this needs ``confirm=True`` (it gives real prizes away and cannot be
+    undone). A drawn draw is never run again, in any environment.
+    """
+    cfg = config.current()
+    if cfg.policy.is_production and not confirm:
+        raise ConfirmationRequired(
+            f"running the draw of prize {prize.pk} ({prize.name}) releases real prizes and "
+            "cannot be undone; confirm explicitly"
+        )
+    with transaction.atomic():
+        draw = _locked_draw(prize)
+        if draw.status == DrawStatus.DRAWN:
+            raise DrawAlreadyDrawn(
+                f"prize {prize.pk} ({prize.name}) was already drawn at "
+                f"{draw.drawn_at:%Y-%m-%d %H:%M:%S} UTC (draw {draw.pk}); "
+                "a prize is drawn once — reroll a winner instead"
+            )
+        if draw.status == DrawStatus.OPEN:
+            raise DrawError(
+                f"entries for prize {prize.pk} ({prize.name}) are still open; close them "
+                f"first (daylock draw close {prize.pk}) so the entrant list is committed"
+            )
+        simulated = draw.simulated or cfg.policy.simulated_prizes
+        picked = _top_ranked(draw, draw.winners_wanted or 0)
+        now = clock.now()
+        if prize.fulfilment == Fulfilment.CODE and not simulated:
+            available = _real_codes(prize).count()
+            if available < len(picked):
+                raise DrawError(
+                    f"prize {prize.pk} has {available} unassigned code(s) for {len(picked)} "
+                    "winner(s); add codes before running the draw"
+                )
+        users = {u.pk: u for u in User.objects.filter(pk__in=picked)}
+        discord = _discord_of(picked)
+        winners = [
+            DrawWinner(draw=draw, user=users[uid], rank=r, simulated=simulated)
+            for r, uid in enumerate(picked, start=1)
+        ]
+        DrawWinner.objects.bulk_create(winners)
+        for winner in winners:
+            _fulfil(winner, prize, discord.get(winner.user_id), now)
+        draw.status = DrawStatus.DRAWN
+        draw.simulated = simulated
+        draw.drawn_at = now
+        draw.drawn_by = actor
+        draw.save()
+        _announce_winners(draw, prize, winners, discord)
+        _audit(
+            actor=actor,
+            action="prizes.draw_run",
+            target=f"draw:{draw.pk}",
+            details={
+                "prize": prize.pk,
+                "seed": draw.seed,
+                "winners": picked,
+                "simulated": simulated,
+                "confirmed": confirm,
+            },
+        )
+    return draw
+
+
+def _real_codes(prize: Prize) -> QuerySet[PrizeCode]:
+    return PrizeCode.objects.filter(prize=prize, assigned_to=None, is_test=False).order_by("id")
+
+
+def _fulfil(winner: DrawWinner, prize: Prize, discord: DiscordAccount | None, now: Any) -> None:
+    """Release the prize to one winner (or simulate it). Called inside the transaction."""
+    source = f"draw:{winner.draw_id}:rank:{winner.rank}"
+    if prize.fulfilment == Fulfilment.CODE:
+        if not winner.simulated:
+            code = _real_codes(prize).select_for_update(skip_locked=True).first()
+            if code is None:
+                raise DrawError(f"prize {prize.pk} ran out of codes; add codes and reroll")
+            code.assigned_to_id = winner.user_id
+            code.assigned_at = now
+            code.save(update_fields=["assigned_to", "assigned_at"])
+            winner.code = code
+        # Simulated: no code is attached at all; the winner sees a placeholder.
+        winner.fulfilled_at = now
+    elif prize.fulfilment == Fulfilment.DISCORD_ROLE:
+        if discord is None:
+            logger.warning("winner %s has no Discord account; role not granted", winner.user_id)
+        else:
+            # Through the outbox in every environment: capture/allowlist keep it from
+            # ever reaching a real server outside production.
+            outbox_enqueue(
+                kind="role_grant",
+                recipient_id=discord.discord_id,
+                role_id=prize.discord_role_id,
+                source=source,
+            )
+            winner.fulfilled_at = now
+    winner.save(update_fields=["code", "fulfilled_at"])
+
+
+def _mention(uid: int, discord: dict[int, DiscordAccount]) -> str:
+    account = discord.get(uid)
+    return f"<@{account.discord_id}>" if account is not None else f"user {uid}"
+
+
+def _announce_winners(
+    draw: Draw,
+    prize: Prize,
+    winners: Sequence[DrawWinner],
+    discord: dict[int, DiscordAccount],
+) -> None:
+    tag = "[SIMULATED] " if draw.simulated else ""
+    if prize.announce_channel_id:
+        shown = winners[:ANNOUNCE_MAX_NAMES]
+        names = ", ".join(_mention(w.user_id, discord) for w in shown)
+        more = f" and {len(winners) - len(shown)} more" if len(winners) > len(shown) else ""
+        body = f"winners: {names}{more}." if winners else "no eligible entrants, no winner."
+        outbox_enqueue(
+            kind="channel_message",
+            channel_id=prize.announce_channel_id,
+            content=(
+                f"{tag}Draw for **{prize.name}** ({prize.event.name}) — {body} "
+                f"Verify it yourself: {draw_page_url(draw)}"
+            ),
+            mention_user_ids=[discord[w.user_id].discord_id for w in shown if w.user_id in discord],
+            source=f"draw:{draw.pk}",
+        )
+    for winner in winners:
+        _dm_winner(draw, prize, winner, discord.get(winner.user_id))
+
+
+def _dm_winner(
+    draw: Draw, prize: Prize, winner: DrawWinner, account: DiscordAccount | None
+) -> None:
+    if account is None:
+        return
+    tag = "[SIMULATED — not a real prize] " if winner.simulated else ""
+    outbox_enqueue(
+        kind="direct_message",
+        recipient_id=account.discord_id,
+        content=(
+            f"{tag}You won **{prize.name}** in {prize.event.name}! "
+            f"See your prize at {config.current().public_url}/prizes/mine/ "
+            f"(draw: {draw_page_url(draw)})"
+        ),
+        source=f"draw:{draw.pk}:rank:{winner.rank}",
+    )
+
+
+# --- reroll --------------------------------------------------------------------------
+
+
+def draw_reroll(
+    *,
+    winner: DrawWinner,
+    reason: str,
+    actor: User | None,
+    status: WinnerStatus | str = WinnerStatus.REPLACED,
+) -> DrawWinner:
+    """Replace a winner by the next entrant of the same ranking, publicly, with a reason.
+
+    The next entrant is the rank after every pick so far, so a past winner (of any
+    status) is never picked again.
+    """
+    reason = reason.strip()
+    if not reason:
+        raise DrawError("a reroll needs a reason (it is published on the draw page)")
+    new_status = WinnerStatus(status)
+    if new_status not in REROLL_STATUSES:
+        raise DrawError(
+            f"status {new_status.value!r} is not a reroll status; use one of "
+            + ", ".join(s.value for s in REROLL_STATUSES)
+        )
+    with transaction.atomic():
+        draw = (
+            Draw.objects.select_for_update().select_related("prize__event").get(pk=winner.draw_id)
+        )
+        current = DrawWinner.objects.get(pk=winner.pk)
+        if draw.status != DrawStatus.DRAWN:
+            raise DrawError(f"draw {draw.pk} has not been run; nothing to reroll")
+        if current.status != WinnerStatus.WON:
+            raise DrawError(
+                f"rank {current.rank} of draw {draw.pk} was already rerolled "
+                f"({current.status}: {current.reason})"
+            )
+        last = DrawWinner.objects.filter(draw=draw).aggregate(m=Max("rank"))["m"] or 0
+        ranked = _top_ranked(draw, last + 1)
+        if len(ranked) <= last:
+            raise DrawError(
+                f"no entrant left in the ranking of draw {draw.pk} "
+                f"({draw.entrant_count} entrants, all picked)"
+            )
+        now = clock.now()
+        current.status = new_status
+        current.reason = reason
+        current.rerolled_at = now
+        current.save(update_fields=["status", "reason", "rerolled_at"])
+        next_id = ranked[last]
+        new = DrawWinner.objects.create(
+            draw=draw,
+            user=User.objects.get(pk=next_id),
+            rank=last + 1,
+            simulated=draw.simulated,
+            replaces=current,
+        )
+        prize = draw.prize
+        account = _discord_of([next_id]).get(next_id)
+        _fulfil(new, prize, account, now)
+        if prize.announce_channel_id:
+            tag = "[SIMULATED] " if draw.simulated else ""
+            outbox_enqueue(
+                kind="channel_message",
+                channel_id=prize.announce_channel_id,
+                content=(
+                    f"{tag}Reroll for **{prize.name}**: rank {current.rank} "
+                    f"({new_status.label.lower()}: {reason}) is replaced by rank {new.rank}, "
+                    f"{_mention(next_id, {next_id: account} if account else {})}. "
+                    f"Verify: {draw_page_url(draw)}"
+                )[:2000],
+                mention_user_ids=[account.discord_id] if account else [],
+                source=f"draw:{draw.pk}:reroll:{new.rank}",
+            )
+        _dm_winner(draw, prize, new, account)
+        _audit(
+            actor=actor,
+            action="prizes.draw_reroll",
+            target=f"draw:{draw.pk}",
+            details={
+                "replaced_rank": current.rank,
+                "replaced_user": current.user_id,
+                "status": new_status.value,
+                "reason": reason,
+                "new_rank": new.rank,
+                "new_user": next_id,
+            },
+        )
+    return new
+
+
+# --- fulfilment ----------------------------------------------------------------------
+
+
+def winner_mark_fulfilled(*, winner: DrawWinner, actor: User | None) -> DrawWinner:
+    """Record that a manual prize was shipped (or handed over)."""
+    with transaction.atomic():
+        current = DrawWinner.objects.select_for_update().get(pk=winner.pk)
+        if current.status != WinnerStatus.WON:
+            raise DrawError(f"rank {current.rank} is {current.status}; only winners get prizes")
+        if current.fulfilled_at is not None:
+            raise DrawError(
+                f"rank {current.rank} was already marked fulfilled at "
+                f"{current.fulfilled_at:%Y-%m-%d %H:%M} UTC"
+            )
+        current.fulfilled_at = clock.now()
+        current.fulfilled_by = actor
+        current.save(update_fields=["fulfilled_at", "fulfilled_by"])
+        _audit(
+            actor=actor,
+            action="prizes.winner_mark_fulfilled",
+            target=f"draw:{current.draw_id}:rank:{current.rank}",
+            details={"user": current.user_id, "simulated": current.simulated},
+        )
+    return current

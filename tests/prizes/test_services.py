@@ -1,0 +1,301 @@
+"""Closing entries, running, rerolling and fulfilling draws against the real database."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import IntegrityError, transaction
+
+from daylock.core.models import AuditLog
+from daylock.discord.models import OutboxMessage
+from daylock.events.models import Tier
+from daylock.prizes import draw as algorithm
+from daylock.prizes import selectors, services
+from daylock.prizes.models import (
+    Draw,
+    DrawEntrant,
+    DrawStatus,
+    DrawWinner,
+    Fulfilment,
+    PrizeCode,
+    WinnerStatus,
+)
+from tests.events.factories import FeedbackFactory, UserFactory, complete
+from tests.prizes.conftest import CHANNEL, ROLE, make_entrants, make_prize, production
+
+pytestmark = pytest.mark.django_db
+
+
+def test_prize_creation_commits_to_a_seed_before_entries_close(event) -> None:
+    prize = make_prize(event)
+    draw = Draw.objects.get(prize=prize)
+    assert draw.status == DrawStatus.OPEN
+    assert draw.seed_hash == algorithm.seed_hash(draw.seed)
+    assert draw.public_seed is None
+    assert draw.simulated is True
+    assert draw.environment == "staging"
+
+
+def test_close_entries_freezes_exactly_the_eligible_users(event) -> None:
+    normal = make_entrants(event, 3, Tier.NORMAL)
+    veteran = make_entrants(event, 2, Tier.VETERAN)
+    partial = UserFactory()
+    complete(partial, event, Tier.NORMAL, days=1)
+    banned = make_entrants(event, 1)[0]
+    banned.is_banned = True
+    banned.save()
+    left = UserFactory(discord__in_guild=False)
+    complete(left, event, Tier.VETERAN)
+    FeedbackFactory(user=normal[0], event=event)
+
+    any_tier = make_prize(event, name="any")
+    vets = make_prize(event, name="vets", min_tier=Tier.VETERAN)
+    talkers = make_prize(event, name="feedback", feedback_required=True)
+    c = services.draw_close_entries(prize=any_tier, actor=None)
+    expected = sorted(u.pk for u in normal + veteran)
+    assert selectors.entrant_ids(any_tier.draw) == expected
+    assert c.entrant_count == 5
+    assert c.entrants_hash == algorithm.entrants_hash(expected)
+    services.draw_close_entries(prize=vets, actor=None)
+    assert selectors.entrant_ids(vets.draw) == sorted(u.pk for u in veteran)
+    services.draw_close_entries(prize=talkers, actor=None)
+    assert selectors.entrant_ids(talkers.draw) == [normal[0].pk]
+    log = AuditLog.objects.filter(action="prizes.draw_close_entries", target=f"draw:{c.draw_id}")
+    assert log.get().details["entrants_hash"] == c.entrants_hash
+
+
+def test_entries_close_once(event) -> None:
+    prize = make_prize(event)
+    services.draw_close_entries(prize=prize, actor=None)
+    with pytest.raises(services.DrawError, match="already closed"):
+        services.draw_close_entries(prize=prize, actor=None)
+
+
+def test_run_needs_closed_entries(event) -> None:
+    prize = make_prize(event)
+    with pytest.raises(services.DrawError, match="still open; close them first"):
+        services.draw_run(prize=prize, actor=None, confirm=False)
+    assert not DrawWinner.objects.exists()
+
+
+def test_run_picks_the_head_of_the_ranking_reveals_the_seed_and_never_reruns(event) -> None:
+    users = make_entrants(event, 6)
+    prize = make_prize(event, quantity=3)
+    services.draw_close_entries(prize=prize, actor=None)
+    draw = services.draw_run(prize=prize, actor=None, confirm=False)
+    draw.refresh_from_db()
+    ids = sorted(u.pk for u in users)
+    winners = list(DrawWinner.objects.filter(draw=draw).order_by("rank"))
+    assert [w.user_id for w in winners] == algorithm.winners(draw.seed, ids, 3)
+    assert [w.rank for w in winners] == [1, 2, 3]
+    assert all(w.simulated and w.status == WinnerStatus.WON for w in winners)
+    assert draw.public_seed == draw.seed
+    assert selectors.draw_verify(draw=draw).ok
+    with pytest.raises(services.DrawAlreadyDrawn, match="already drawn"):
+        services.draw_run(prize=prize, actor=None, confirm=True)
+    assert DrawWinner.objects.filter(draw=draw).count() == 3
+    assert AuditLog.objects.filter(action="prizes.draw_run").count() == 1
+
+
+def test_database_ranking_matches_the_python_algorithm(event) -> None:
+    """The run ranks inside PostgreSQL; it must agree with draw.py for many seeds."""
+    users = make_entrants(event, 40)
+    prize = make_prize(event)
+    services.draw_close_entries(prize=prize, actor=None)
+    draw = Draw.objects.get(prize=prize)
+    ids = sorted(u.pk for u in users)
+    for _ in range(25):
+        draw.seed = algorithm.new_seed()
+        assert services._top_ranked(draw, 40) == algorithm.rank(draw.seed, ids)
+
+
+def test_fewer_entrants_than_prizes_and_no_entrants(event) -> None:
+    make_entrants(event, 1)
+    prize = make_prize(event, quantity=3)
+    services.draw_close_entries(prize=prize, actor=None)
+    draw = services.draw_run(prize=prize, actor=None, confirm=False)
+    assert draw.winners.count() == 1
+    assert selectors.draw_verify(draw=draw).ok
+    empty = make_prize(event, name="nobody", min_tier=Tier.VETERAN)
+    services.draw_close_entries(prize=empty, actor=None)
+    draw = services.draw_run(prize=empty, actor=None, confirm=False)
+    assert draw.winners.count() == 0
+    assert selectors.draw_verify(draw=draw).ok
+    announcement = OutboxMessage.objects.filter(source=f"draw:{draw.pk}").get()
+    assert "no eligible entrants" in announcement.content
+
+
+def test_run_announces_in_the_channel_and_dms_each_winner_through_the_outbox(event) -> None:
+    users = make_entrants(event, 4)
+    prize = make_prize(event, quantity=2)
+    services.draw_close_entries(prize=prize, actor=None)
+    draw = services.draw_run(prize=prize, actor=None, confirm=False)
+    winners = {w.user_id for w in draw.winners.all()}
+    channel = OutboxMessage.objects.get(kind="channel_message", source=f"draw:{draw.pk}")
+    assert channel.channel_id == CHANNEL
+    assert channel.content.startswith("[SIMULATED] ")
+    assert f"/prizes/draws/{draw.pk}/" in channel.content
+    by_id = {u.pk: u.discord.discord_id for u in users}
+    for uid in winners:
+        assert f"<@{by_id[uid]}>" in channel.content
+    dms = OutboxMessage.objects.filter(kind="direct_message")
+    assert {m.recipient_id for m in dms} == {by_id[uid] for uid in winners}
+    assert all("SIMULATED" in m.content for m in dms)
+
+
+def test_reroll_takes_the_next_rank_and_never_a_past_winner(event) -> None:
+    users = make_entrants(event, 5)
+    prize = make_prize(event, quantity=2)
+    services.draw_close_entries(prize=prize, actor=None)
+    draw = services.draw_run(prize=prize, actor=None, confirm=False)
+    ranking = algorithm.rank(draw.seed, [u.pk for u in users])
+    first = DrawWinner.objects.get(draw=draw, rank=1)
+    new = services.draw_reroll(
+        winner=first, reason="did not answer in 7 days", actor=None, status="declined"
+    )
+    assert (new.rank, new.user_id, new.replaces_id) == (3, ranking[2], first.pk)
+    first.refresh_from_db()
+    assert (first.status, first.reason) == (WinnerStatus.DECLINED, "did not answer in 7 days")
+    with pytest.raises(services.DrawError, match="already rerolled"):
+        services.draw_reroll(winner=first, reason="again", actor=None)
+    new2 = services.draw_reroll(winner=new, reason="left the server", actor=None)
+    new3 = services.draw_reroll(
+        winner=DrawWinner.objects.get(draw=draw, rank=2), reason="banned", actor=None
+    )
+    assert [new2.user_id, new3.user_id] == ranking[3:5]
+    with pytest.raises(services.DrawError, match="no entrant left"):
+        services.draw_reroll(winner=new3, reason="x", actor=None)
+    picked = list(DrawWinner.objects.filter(draw=draw).values_list("user_id", flat=True))
+    assert len(picked) == len(set(picked)) == 5
+    assert selectors.draw_verify(draw=draw).ok
+    assert AuditLog.objects.filter(action="prizes.draw_reroll").count() == 3
+    record = selectors.draw_public_record(draw=draw)
+    assert record["winners"][2]["replaces_rank"] == 1
+    assert record["winners"][0]["reason"] == "did not answer in 7 days"
+
+
+def test_reroll_refuses_bad_input(event) -> None:
+    make_entrants(event, 3)
+    prize = make_prize(event, quantity=1)
+    services.draw_close_entries(prize=prize, actor=None)
+    draw = services.draw_run(prize=prize, actor=None, confirm=False)
+    winner = draw.winners.get()
+    with pytest.raises(services.DrawError, match="needs a reason"):
+        services.draw_reroll(winner=winner, reason="  ", actor=None)
+    with pytest.raises(services.DrawError, match="not a reroll status"):
+        services.draw_reroll(winner=winner, reason="x", actor=None, status="won")
+    with pytest.raises(ValueError, match="is not a valid WinnerStatus"):
+        services.draw_reroll(winner=winner, reason="x", actor=None, status="gone")
+
+
+def test_staging_code_prize_never_attaches_or_shows_a_real_code(event, client) -> None:
+    users = make_entrants(event, 3)
+    prize = make_prize(event, fulfilment=Fulfilment.CODE, quantity=2)
+    services.prize_codes_add(prize=prize, codes=["REAL-AAAA-1111", "REAL-BBBB-2222"])
+    services.draw_close_entries(prize=prize, actor=None)
+    draw = services.draw_run(prize=prize, actor=None, confirm=False)
+    assert not PrizeCode.objects.filter(assigned_to__isnull=False).exists()
+    assert not DrawWinner.objects.filter(code__isnull=False).exists()
+    winner = draw.winners.first()
+    assert winner is not None
+    user = next(u for u in users if u.pk == winner.user_id)
+    client.force_login(user)
+    page = client.get("/prizes/mine/").content.decode()
+    assert "REAL-" not in page
+    assert winner.placeholder_code in page
+    assert "SIMULATED" in page
+    # The outbox has the announcement; delivering it under staging's capture mode keeps it.
+    from daylock.discord import delivery
+
+    announcement = OutboxMessage.objects.get(kind="channel_message", source=f"draw:{draw.pk}")
+    assert "REAL-" not in announcement.content
+    delivery.deliver(announcement.pk)
+    announcement.refresh_from_db()
+    assert announcement.status in {"captured", "blocked"}
+    for m in OutboxMessage.objects.all():
+        assert "REAL-" not in m.content
+
+
+def test_the_database_refuses_a_code_on_a_simulated_win(event) -> None:
+    make_entrants(event, 1)
+    prize = make_prize(event, fulfilment=Fulfilment.CODE, quantity=1)
+    services.prize_codes_add(prize=prize, codes=["REAL-1"])
+    services.draw_close_entries(prize=prize, actor=None)
+    draw = services.draw_run(prize=prize, actor=None, confirm=False)
+    winner = draw.winners.get()
+    winner.code = PrizeCode.objects.get()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        winner.save()
+
+
+def test_role_prize_grants_through_the_outbox_even_when_simulated(event) -> None:
+    users = make_entrants(event, 2)
+    prize = make_prize(event, fulfilment=Fulfilment.DISCORD_ROLE, discord_role_id=ROLE, quantity=2)
+    services.draw_close_entries(prize=prize, actor=None)
+    services.draw_run(prize=prize, actor=None, confirm=False)
+    grants = OutboxMessage.objects.filter(kind="role_grant")
+    assert {g.recipient_id for g in grants} == {u.discord.discord_id for u in users}
+    assert {g.role_id for g in grants} == {ROLE}
+    from daylock.discord import delivery
+
+    for g in grants:
+        delivery.deliver(g.pk)
+        g.refresh_from_db()
+        assert g.status in {"captured", "blocked"}
+
+
+def test_manual_prize_is_marked_shipped_once(event) -> None:
+    make_entrants(event, 1)
+    prize = make_prize(event, quantity=1)
+    services.draw_close_entries(prize=prize, actor=None)
+    winner = services.draw_run(prize=prize, actor=None, confirm=False).winners.get()
+    assert winner.fulfilled_at is None
+    done = services.winner_mark_fulfilled(winner=winner, actor=None)
+    assert done.fulfilled_at is not None
+    with pytest.raises(services.DrawError, match="already marked fulfilled"):
+        services.winner_mark_fulfilled(winner=winner, actor=None)
+
+
+def test_production_requires_confirmation_and_reveals_real_codes(event, client) -> None:
+    users = make_entrants(event, 3)
+    with production():
+        prize = make_prize(event, fulfilment=Fulfilment.CODE, quantity=2)
+        services.prize_codes_add(prize=prize, codes=["TEST-ONLY"], is_test=True)
+        services.prize_codes_add(prize=prize, codes=["PROD-1111"])
+        services.draw_close_entries(prize=prize, actor=None)
+        with pytest.raises(services.ConfirmationRequired, match="confirm explicitly"):
+            services.draw_run(prize=prize, actor=None, confirm=False)
+        with pytest.raises(services.DrawError, match="1 unassigned code"):
+            services.draw_run(prize=prize, actor=None, confirm=True)
+        services.prize_codes_add(prize=prize, codes=["PROD-2222"])
+        draw = services.draw_run(prize=prize, actor=None, confirm=True)
+        assert draw.simulated is False
+        winners = list(draw.winners.select_related("code"))
+        assert sorted(w.code.code for w in winners if w.code) == ["PROD-1111", "PROD-2222"]
+        assert not any(w.simulated for w in winners)
+        assert PrizeCode.objects.get(code="TEST-ONLY").assigned_to is None
+        user = next(u for u in users if u.pk == winners[0].user_id)
+        client.force_login(user)
+        page = client.get("/prizes/mine/").content.decode()
+        assert winners[0].code is not None
+        assert winners[0].code.code in page
+        assert "SIMULATED" not in page
+        dm = OutboxMessage.objects.filter(kind="direct_message").first()
+        assert dm is not None
+        assert "PROD-" not in dm.content  # codes only on the page, never in Discord
+        assert not dm.content.startswith("[SIMULATED")
+
+
+def test_entrant_rows_are_unique_per_draw(event) -> None:
+    make_entrants(event, 2)
+    prize = make_prize(event)
+    services.draw_close_entries(prize=prize, actor=None)
+    row = DrawEntrant.objects.filter(draw=prize.draw).first()
+    assert row is not None
+    with pytest.raises(IntegrityError), transaction.atomic():
+        DrawEntrant.objects.create(draw=prize.draw, user_id=row.user_id)
+
+
+def test_a_prize_has_one_draw(event) -> None:
+    prize = make_prize(event)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Draw.objects.create(prize=prize, seed="00" * 32, seed_hash="x", simulated=True)
