@@ -96,8 +96,10 @@ def test_invalid_requests_are_refused_with_a_clear_error(
     assert outbox_jobs() == []
 
 
-@pytest.mark.django_db(transaction=True)
 def test_a_rolled_back_transaction_leaves_no_row_and_no_job() -> None:
+    # The test runs inside a transaction, so this atomic block is a savepoint: rolling it
+    # back is exactly what a caller's failed change does to the rows written inside it.
+    # (Not a TransactionTestCase: its flush would also wipe the database's stamp row.)
     class Boom(Exception):
         pass
 

@@ -1,0 +1,110 @@
+"""``daylock worker`` and ``daylock outbox`` as real processes, against a throw-away
+database and the emulator: the path production uses, end to end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import psycopg
+import pytest
+
+from daylock.testing import pytest_plugin
+from daylock.testing.discord_emulator import RunningEmulator
+from daylock.testing.discord_emulator.config import PLAYER_USER_ID
+from tests.conftest import Databases, run_daylock
+
+ALLOWED = "710000000000000001"
+NOT_ALLOWED = "710000000000000003"
+
+ENQUEUE = f"""
+from django.db import transaction
+from daylock.discord.services import outbox_enqueue
+with transaction.atomic():
+    outbox_enqueue(kind="channel_message", content="to the test server", channel_id="{ALLOWED}",
+                   source="test:worker")
+    outbox_enqueue(kind="channel_message", content="elsewhere", channel_id="{NOT_ALLOWED}")
+    outbox_enqueue(kind="direct_message", content="psst", recipient_id="{PLAYER_USER_ID}")
+"""
+
+
+@pytest.fixture
+def base_env(
+    databases: Databases, redis_dbs: Callable[[int], str], discord_emulator: RunningEmulator
+) -> dict[str, str]:
+    return pytest_plugin.staging_environ() | {
+        "DATABASE_URL": databases.create("outbox"),
+        "REDIS_URL": redis_dbs(1),
+        "DISCORD_API_BASE": discord_emulator.base_api_url,
+        "DISCORD_BOT_TOKEN": discord_emulator.config.bot_token,
+        "DISCORD_GUILD_ID": discord_emulator.config.guild_id,
+        "DISCORD_DELIVERY": "allowlist",
+        "DISCORD_ALLOWED_CHANNEL_IDS": ALLOWED,
+    }
+
+
+def _outbox_lines(env: dict[str, str], *args: str) -> list[str]:
+    listed = run_daylock("outbox", "list", *args, env=env)
+    assert listed.returncode == 0, listed.stderr
+    return listed.stdout.splitlines()
+
+
+def test_worker_delivers_the_outbox_under_the_allowlist_and_sweeps_lost_jobs(
+    base_env: dict[str, str], discord_emulator: RunningEmulator
+) -> None:
+    env = base_env
+    migrated = run_daylock("migrate", "--no-input", env=env, timeout=120)
+    assert migrated.returncode == 0, migrated.stderr
+    enqueued = run_daylock("shell", "-c", ENQUEUE, env=env)
+    assert enqueued.returncode == 0, enqueued.stderr
+    assert discord_emulator.requests() == []  # nothing leaves before the worker runs
+
+    worker = run_daylock("worker", "--once", env=env, timeout=120)
+    assert worker.returncode == 0, worker.stderr
+    assert "delivery mode allowlist" in worker.stdout
+
+    [message] = discord_emulator.messages()
+    assert (message["channel_id"], message["content"]) == (ALLOWED, "to the test server")
+    assert [r["path"] for r in discord_emulator.requests()] == [
+        f"/api/v10/channels/{ALLOWED}/messages"
+    ]
+    by_content = {line.split(maxsplit=5)[5]: line.split() for line in _outbox_lines(env)}
+    assert by_content["to the test server"][1:3] == ["sent", "channel_message"]
+    assert by_content["elsewhere"][1] == "blocked"
+    assert by_content["psst"][1:4] == ["blocked", "direct_message", f"user:{PLAYER_USER_ID}"]
+
+    # Rows whose job got lost (e.g. a restored backup) are picked up when a worker starts.
+    enqueued = run_daylock("shell", "-c", ENQUEUE, env=env)
+    assert enqueued.returncode == 0, enqueued.stderr
+    with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:
+        conn.execute("DELETE FROM procrastinate_jobs")
+    worker = run_daylock("worker", "--once", env=env, timeout=120)
+    assert worker.returncode == 0, worker.stderr
+    assert "scheduled 3 waiting message(s)" in worker.stdout
+    assert len(discord_emulator.messages(ALLOWED)) == 2
+    assert len(_outbox_lines(env, "--status", "sent")) == 2
+    assert len(_outbox_lines(env, "--status", "queued")) == 0
+
+
+def test_worker_refuses_to_start_with_live_delivery_outside_production(
+    base_env: dict[str, str], discord_emulator: RunningEmulator
+) -> None:
+    worker = run_daylock("worker", "--once", env=base_env | {"DISCORD_DELIVERY": "live"})
+    assert worker.returncode == 2
+    assert worker.stderr.startswith("daylock: refused:")
+    assert "live" in worker.stderr
+    assert discord_emulator.requests() == []
+
+
+def test_development_sqlite_has_no_queue_and_captures_at_once(tmp_path: object) -> None:
+    """The zero-setup default: no worker needed, nothing sent, everything visible."""
+    env = {"APP_ENV": "development", "DAYLOCK_VAR_DIR": str(tmp_path)}
+    migrated = run_daylock("migrate", "--no-input", env=env, timeout=120)
+    assert migrated.returncode == 0, migrated.stderr
+    enqueued = run_daylock("shell", "-c", ENQUEUE, env=env)
+    assert enqueued.returncode == 0, enqueued.stderr
+    lines = _outbox_lines(env)
+    assert [line.split()[1] for line in lines] == ["captured"] * 3
+    worker = run_daylock("worker", env=env)
+    assert worker.returncode == 0, worker.stderr
+    assert "no queue on this database: delivered 0 waiting message(s)" in worker.stdout
