@@ -1,0 +1,52 @@
+"""A one-line progress bar on stderr, drawn only when stderr is a terminal (so logs,
+pipes and tests see nothing but the final summary on stdout)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+
+class ProgressBar:
+    WIDTH = 30
+
+    def __init__(self, total: int, *, stream: TextIO | None = None, force: bool = False) -> None:
+        self.stream = sys.stderr if stream is None else stream
+        try:
+            tty = self.stream.isatty()
+        except (AttributeError, ValueError):
+            tty = False
+        self.enabled = force or tty
+        self.total = max(total, 1)
+        self.done = 0
+        self.label = ""
+        self._last_draw = 0.0
+
+    def stage(self, label: str) -> None:
+        self.label = label
+        self._draw(force=True)
+
+    def advance(self, n: int) -> None:
+        self.done = min(self.total, self.done + n)
+        self._draw()
+
+    def _draw(self, *, force: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_draw < 0.1:
+            return
+        self._last_draw = now
+        filled = int(self.WIDTH * self.done / self.total)
+        percent = 100 * self.done // self.total
+        bar = "#" * filled + "-" * (self.WIDTH - filled)
+        self.stream.write(f"\r[{bar}] {percent:3d}% {self.label:<28}")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.enabled:
+            self.done = self.total
+            self._draw(force=True)
+            self.stream.write("\n")
+            self.stream.flush()
