@@ -378,8 +378,11 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         discord_delivery=delivery,
         discord_allowed_channel_ids=_id_set(environ, "DISCORD_ALLOWED_CHANNEL_IDS"),
         production_discord_ids=_id_set(environ, "PRODUCTION_DISCORD_IDS"),
-        discord_admin_role_ids=_id_set(environ, "DISCORD_ADMIN_ROLE_IDS"),
-        discord_moderator_role_ids=_id_set(environ, "DISCORD_MODERATOR_ROLE_IDS"),
+        # With the embedded emulator, its Admin and Moderator roles count unless set.
+        discord_admin_role_ids=_id_set(environ, "DISCORD_ADMIN_ROLE_IDS")
+        or (frozenset({"100000000000000010"}) if policy.embedded_emulator else frozenset()),
+        discord_moderator_role_ids=_id_set(environ, "DISCORD_MODERATOR_ROLE_IDS")
+        or (frozenset({"100000000000000011"}) if policy.embedded_emulator else frozenset()),
     )
 
 

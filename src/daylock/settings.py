@@ -124,6 +124,8 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
 AUTH_USER_MODEL = "accounts.User"
+# Banned users are refused like inactive ones, sessions included.
+AUTHENTICATION_BACKENDS = ["daylock.accounts.backends.DaylockBackend"]
 LOGIN_URL = "/auth/login/"
 LOGIN_REDIRECT_URL = "/"
 
