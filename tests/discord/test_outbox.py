@@ -256,3 +256,49 @@ def test_requeue_waiting_schedules_rows_whose_job_was_lost() -> None:
     assert services.outbox_requeue_waiting() == 1
     assert len(outbox_jobs(message.pk)) == 1
     assert outbox_jobs(captured.pk) == []
+
+
+def test_the_task_delivers_and_asks_procrastinate_to_retry_transient_failures() -> None:
+    from daylock.discord.tasks import DeliveryRetry, deliver_outbox_message
+
+    captured = outbox_enqueue(kind="channel_message", content="hi", channel_id=CHANNEL)
+    assert deliver_outbox_message(message_id=captured.pk) == "captured"
+    with config_override(
+        discord_delivery=DeliveryMode.ALLOWLIST, discord_allowed_channel_ids=frozenset({CHANNEL})
+    ):
+        waiting = outbox_enqueue(kind="channel_message", content="hi", channel_id=CHANNEL)
+        # The configured API base is a closed port: a transient network failure.
+        with pytest.raises(DeliveryRetry, match="network error"):
+            deliver_outbox_message(message_id=waiting.pk)
+    waiting.refresh_from_db()
+    assert (waiting.status, waiting.attempts) == (OutboxStatus.QUEUED, 1)
+
+
+def test_retry_strategy_backs_off_honours_retry_after_and_stops() -> None:
+    from datetime import UTC, datetime
+
+    from procrastinate.jobs import Job
+
+    from daylock.discord.tasks import JOB_MAX_ATTEMPTS, DeliveryRetry, OutboxRetryStrategy
+
+    def job(attempts: int) -> Job:
+        return Job(
+            queue="outbox",
+            lock=None,
+            queueing_lock=None,
+            task_name="daylock.discord.deliver_outbox_message",
+            attempts=attempts,
+        )
+
+    strategy = OutboxRetryStrategy()
+
+    def wait(exc: Exception, attempts: int) -> float:
+        decision = strategy.get_retry_decision(exception=exc, job=job(attempts))
+        assert decision is not None and decision.retry_at is not None
+        return (decision.retry_at - datetime.now(UTC)).total_seconds()
+
+    assert 2 < wait(DeliveryRetry("x", None), 0) <= 3
+    assert 8 < wait(DeliveryRetry("x", None), 2) <= 9
+    assert 256 < wait(DeliveryRetry("x", None), JOB_MAX_ATTEMPTS - 1) <= 257
+    assert 119 < wait(DeliveryRetry("x", 120.0), 0) <= 121  # Discord's retry_after wins
+    assert strategy.get_retry_decision(exception=RuntimeError(), job=job(JOB_MAX_ATTEMPTS)) is None

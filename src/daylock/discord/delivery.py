@@ -13,7 +13,11 @@ one configuration and delivered under another obeys the one that is running:
    ``DISCORD_ALLOWED_CHANNEL_IDS`` are sent. Direct messages and role changes are
    ``blocked``: a DM reaches a real person's inbox wherever they are, and a role is a
    prize-like effect, which outside production is always simulated
-   (``policy.simulated_prizes``), so neither has a rule that is clearly safe;
+   (``policy.simulated_prizes``), so neither has a rule that is clearly safe. The allow
+   list is the operator's statement of which channels belong to the test server (Discord's
+   message API does not say which guild a channel is in without another request); the
+   production-identity guard keeps the guild away from production's, and a channel id
+   listed in ``PRODUCTION_DISCORD_IDS`` is refused here even if allow-listed;
 5. ``live``: everything is sent.
 
 Exactly once: the row is locked (``SELECT … FOR UPDATE SKIP LOCKED``) for the whole

@@ -159,7 +159,8 @@ def schedule_delivery(message_id: int) -> None:
             # transaction: defer only once the row is committed.
             transaction.on_commit(defer)
     else:
-        transaction.on_commit(lambda: _deliver_inline(message_id))
+        # robust: the change already committed; a failed delivery must not fail it.
+        transaction.on_commit(lambda: _deliver_inline(message_id), robust=True)
 
 
 def _deliver_inline(message_id: int) -> None:
