@@ -60,3 +60,16 @@ def test_system_check_reports_a_configuration_guard() -> None:
     assert [m.id for m in messages] == ["daylock.E001"]
     assert "DISCORD_DELIVERY=live" in messages[0].msg
     assert messages[0].hint
+
+
+@pytest.mark.django_db(transaction=True)
+def test_flush_keeps_the_environment_stamp() -> None:
+    """Transactional tests (and `daylock flush`) truncate every managed table."""
+    from django.core.management import call_command
+
+    from daylock.guardrails import read_database_stamp
+
+    call_command("flush", "--no-input", verbosity=0)
+    stamp, _ = read_database_stamp()
+    assert stamp is not None
+    assert stamp.environment == "staging"

@@ -23,6 +23,8 @@ class EnvironmentStamp(models.Model):
 
     class Meta:
         db_table = STAMP_TABLE
+        # Created by migration 0001, then unmanaged so that flush never removes it.
+        managed = False
 
     def __str__(self) -> str:
         return f"{self.environment} ({self.instance_id})"
