@@ -355,6 +355,11 @@ def start_instance(instance: Instance, logs: Path, emulator_port: int) -> None:
     """Exactly what the README tells an operator: migrate, then serve and run the worker."""
     instance.start_emulator(logs, emulator_port)
     instance.migrate()
+    if instance.name == "staging":
+        # A staging environment is populated with the seed data set (never production).
+        result = instance.daylock("seed")
+        if result.returncode != 0:
+            raise RuntimeError(f"staging: daylock seed failed:\n{result.stderr[-4000:]}")
     instance.start_web(logs)
     instance.start_worker(logs)
 
