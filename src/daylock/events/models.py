@@ -155,10 +155,6 @@ class Progress(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["user", "day", "tier"], name="progress_unique"),
         ]
-        indexes = [
-            # The eligibility selector groups one event's progress by user.
-            models.Index(fields=["day", "tier", "user"], name="progress_day_tier_user"),
-        ]
 
     def __str__(self) -> str:
         return f"{self.user_id} solved {self.day_id} [{self.tier}]"

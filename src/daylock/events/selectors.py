@@ -198,22 +198,30 @@ def eligible_user_ids(
     true forces them in, false forces them out. Production ignores override rows.
 
     Completion is one grouped subquery over the event's progress
-    (``GROUP BY user HAVING COUNT(DISTINCT day) = day_count``).
+    (``GROUP BY user HAVING COUNT(*) FILTER (WHERE tier = …) = day_count``).
     """
     tier = Tier(min_tier)
     n = event.day_count
-    completed = (
-        _event_progress(event)
-        .values("user_id")
-        .annotate(
-            normal=Count("day", distinct=True, filter=Q(tier=Tier.NORMAL)),
-            veteran=Count("day", distinct=True, filter=Q(tier=Tier.VETERAN)),
-        )
-    )
+    # COUNT(*) per tier equals the number of distinct days solved at that tier because
+    # (user, day, tier) is unique; plain counts let PostgreSQL hash-aggregate instead
+    # of sorting a million rows for COUNT(DISTINCT).
+    progress = _event_progress(event)
     if tier is Tier.VETERAN:
-        completed = completed.filter(veteran=n)
+        completed = (
+            progress.filter(tier=Tier.VETERAN)
+            .values("user_id")
+            .annotate(veteran=Count("pk"))
+            .filter(veteran=n)
+        )
     else:
-        completed = completed.filter(Q(normal=n) | Q(veteran=n))
+        completed = (
+            progress.values("user_id")
+            .annotate(
+                normal=Count("pk", filter=Q(tier=Tier.NORMAL)),
+                veteran=Count("pk", filter=Q(tier=Tier.VETERAN)),
+            )
+            .filter(Q(normal=n) | Q(veteran=n))
+        )
     in_guild = DiscordAccount.objects.filter(user=OuterRef("pk"), in_guild=True)
     rules = Q(is_active=True, is_banned=False, pk__in=completed.values("user_id")) & Q(
         Exists(in_guild)
@@ -221,10 +229,13 @@ def eligible_user_ids(
     if feedback_required:
         rules &= Q(Exists(Feedback.objects.filter(user=OuterRef("pk"), event=event)))
     if config.policy().test_utilities:
-        overrides = EligibilityOverride.objects.filter(user=OuterRef("pk"), event=event)
-        forced_out = Q(Exists(overrides.filter(eligible=False)))
-        forced_in = Q(Exists(overrides.filter(eligible=True)))
-        rules = (rules & ~forced_out) | forced_in
+        # (rules AND NOT forced out) OR forced in — written as IN (… UNION …): a plain
+        # OR of subqueries keeps PostgreSQL from planning them as semi-joins.
+        overrides = EligibilityOverride.objects.filter(event=event)
+        forced_out = Q(Exists(overrides.filter(user=OuterRef("pk"), eligible=False)))
+        by_rules = User.objects.filter(rules & ~forced_out).values("pk")
+        forced_in = overrides.filter(eligible=True).values("user_id")
+        rules = Q(pk__in=by_rules.union(forced_in))
     return User.objects.filter(rules).order_by("id").values_list("id", flat=True)
 
 

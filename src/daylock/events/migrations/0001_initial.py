@@ -407,10 +407,6 @@ class Migration(migrations.Migration):
                 name="feedback_one_per_event",
             ),
         ),
-        migrations.AddIndex(
-            model_name="progress",
-            index=models.Index(fields=["day", "tier", "user"], name="progress_day_tier_user"),
-        ),
         migrations.AddConstraint(
             model_name="progress",
             constraint=models.UniqueConstraint(
