@@ -305,10 +305,20 @@ def create_database(label: str) -> tuple[str, str]:
 
 
 def drop_database(name: str) -> None:
+    """Drop the database and whatever was derived from it (``daylock reset`` keeps a
+    ``<name>_template`` copy next to it)."""
     with psycopg.connect(f"{pytest_plugin.PG}/postgres", autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+        names = [
+            row[0]
+            for row in conn.execute(
+                "SELECT datname FROM pg_database WHERE datname = %s OR datname LIKE %s",
+                (name, name.replace("_", "\\_") + "\\_%"),
+            ).fetchall()
+        ]
+        for found in names:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(found))
+            )
 
 
 def build_instance(name: str, ports: set[int], tmp: Path, redis_slot: int) -> Instance:
