@@ -29,6 +29,8 @@ COMMAND = "testtools"
 class TestToolError(ValueError):
     """Bad input for a test utility (unknown user, day out of range, …)."""
 
+    __test__ = False  # not a pytest test class, whatever its name
+
 
 @dataclass(frozen=True)
 class Actor:
