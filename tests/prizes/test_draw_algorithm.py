@@ -186,3 +186,9 @@ def test_known_answer() -> None:
     rng = random.Random(4)
     big = rng.sample(range(1, 10**9), 2000)
     assert draw.winners(seed, big, 7) == sorted(big, key=lambda i: independent_key(seed, i))[:7]
+
+
+@given(ids=st.lists(st.integers(min_value=-3, max_value=50), max_size=30))
+def test_is_canonical_accepts_exactly_canonical_lists(ids: list[int]) -> None:
+    expected = ids == sorted(set(ids)) and all(i >= 1 for i in ids)
+    assert draw.is_canonical(ids) is expected

@@ -64,6 +64,11 @@ def canonical_ids(entrant_ids: Iterable[int]) -> list[int]:
     return ids
 
 
+def is_canonical(ids: Sequence[int]) -> bool:
+    """Strictly ascending positive ids (what :func:`canonical_ids` returns)."""
+    return (not ids or ids[0] >= 1) and all(a < b for a, b in itertools.pairwise(ids))
+
+
 def encode_entrants(sorted_ids: Sequence[int]) -> bytes:
     """The canonical encoding of an already sorted, distinct id list (see module doc)."""
     if not sorted_ids:

@@ -14,6 +14,7 @@ still go through the outbox, which captures or blocks them there.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -84,13 +85,18 @@ def _is_postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
-def _freeze_entrants(draw: Draw, sorted_ids: Sequence[int]) -> None:
-    """Write the entrant list: one COPY on PostgreSQL, bulk_create elsewhere."""
+def _freeze_entrants(draw: Draw, sorted_ids: Sequence[int], encoded: bytes) -> None:
+    """Write the entrant list: one COPY on PostgreSQL, bulk_create elsewhere.
+
+    ``encoded`` is the canonical encoding of ``sorted_ids`` (one id per line); the COPY
+    rows are made from it by prefixing every line with the draw id, a C-speed bytes
+    replace instead of formatting a million rows again.
+    """
     if not sorted_ids:
         return
     if _is_postgres():
-        prefix = f"{draw.pk}\t"
-        data = prefix + ("\n" + prefix).join(map(str, sorted_ids)) + "\n"
+        prefix = b"%d\t" % draw.pk
+        data = prefix + encoded[:-1].replace(b"\n", b"\n" + prefix) + b"\n"
         table = DrawEntrant._meta.db_table
         statement = f"COPY {table} (draw_id, user_id) FROM STDIN"
         with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
@@ -260,9 +266,11 @@ def draw_close_entries(*, prize: Prize, actor: User | None) -> Commitment:
                 feedback_required=prize.feedback_required,
             )
         )
-        ids = algorithm.canonical_ids(ids)  # already ascending and distinct; cheap to be sure
-        entrants_hash = algorithm.entrants_hash(ids)
-        _freeze_entrants(draw, ids)
+        if not algorithm.is_canonical(ids):  # the selector orders by id; cheap to be sure
+            ids = algorithm.canonical_ids(ids)
+        encoded = algorithm.encode_entrants(ids)
+        entrants_hash = hashlib.sha256(encoded).hexdigest()
+        _freeze_entrants(draw, ids, encoded)
         draw.status = DrawStatus.CLOSED
         draw.entrants_hash = entrants_hash
         draw.entrant_count = len(ids)
