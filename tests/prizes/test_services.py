@@ -299,3 +299,13 @@ def test_a_prize_has_one_draw(event) -> None:
     prize = make_prize(event)
     with pytest.raises(IntegrityError), transaction.atomic():
         Draw.objects.create(prize=prize, seed="00" * 32, seed_hash="x", simulated=True)
+
+
+def test_a_picked_entrant_whose_account_was_deleted_stops_the_run(event) -> None:
+    users = make_entrants(event, 2)
+    prize = make_prize(event, quantity=2)
+    services.draw_close_entries(prize=prize, actor=None)
+    users[0].delete()
+    with pytest.raises(services.DrawError, match=r"no longer have an account"):
+        services.draw_run(prize=prize, actor=None, confirm=False)
+    assert Draw.objects.get(prize=prize).status == DrawStatus.CLOSED

@@ -129,6 +129,19 @@ def _top_ranked(draw: Draw, k: int) -> list[int]:
     return algorithm.winners(draw.seed, entrant_ids(draw), k)
 
 
+def _users(draw: Draw, ids: Sequence[int]) -> dict[int, User]:
+    """The picked users; a picked entrant whose account was deleted stops the draw."""
+    users = {u.pk: u for u in User.objects.filter(pk__in=ids)}
+    missing = [i for i in ids if i not in users]
+    if missing:
+        raise DrawError(
+            f"draw {draw.pk}: picked entrant(s) {missing} no longer have an account; "
+            "the ranking cannot skip anyone silently — restore the account(s) or "
+            "contact the maintainers"
+        )
+    return users
+
+
 def _discord_of(user_ids: Sequence[int]) -> dict[int, DiscordAccount]:
     return {d.user_id: d for d in DiscordAccount.objects.filter(user_id__in=user_ids)}
 
@@ -331,7 +344,7 @@ def draw_run(*, prize: Prize, actor: User | None, confirm: bool) -> Draw:
                     f"prize {prize.pk} has {available} unassigned code(s) for {len(picked)} "
                     "winner(s); add codes before running the draw"
                 )
-        users = {u.pk: u for u in User.objects.filter(pk__in=picked)}
+        users = _users(draw, picked)
         discord = _discord_of(picked)
         winners = [
             DrawWinner(draw=draw, user=users[uid], rank=r, simulated=simulated)
@@ -495,7 +508,7 @@ def draw_reroll(
         next_id = ranked[last]
         new = DrawWinner.objects.create(
             draw=draw,
-            user=User.objects.get(pk=next_id),
+            user=_users(draw, [next_id])[next_id],
             rank=last + 1,
             simulated=draw.simulated,
             replaces=current,
