@@ -309,3 +309,20 @@ def test_a_picked_entrant_whose_account_was_deleted_stops_the_run(event) -> None
     with pytest.raises(services.DrawError, match=r"no longer have an account"):
         services.draw_run(prize=prize, actor=None, confirm=False)
     assert Draw.objects.get(prize=prize).status == DrawStatus.CLOSED
+
+
+def test_large_lists_refresh_planner_statistics_inside_the_transaction(event, monkeypatch) -> None:
+    from django.db import connection
+
+    monkeypatch.setattr(services, "ANALYZE_AFTER", 1)
+    users = make_entrants(event, 5)
+    prize = make_prize(event, quantity=2)
+    services.draw_close_entries(prize=prize, actor=None)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'prizes_drawentrant'")
+        (reltuples,) = cursor.fetchone()
+    assert reltuples >= 5  # the planner now knows the rows written by this transaction
+    draw = services.draw_run(prize=prize, actor=None, confirm=False)
+    assert [w.user_id for w in draw.winners.order_by("rank")] == algorithm.winners(
+        draw.seed, [u.pk for u in users], 2
+    )
