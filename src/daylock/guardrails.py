@@ -55,9 +55,9 @@ def refuse_and_exit(refusal: Refusal) -> NoReturn:
 # --- configuration guards (no I/O) ---------------------------------------------------
 
 
-def check_production_hygiene(config: Config) -> str:
+def check_required_services(config: Config, *, guard: str) -> None:
+    """PostgreSQL and Redis where the policy requires them."""
     policy = config.policy
-    guard = "production-hygiene" if policy.is_production else "config"
     if policy.requires_postgres and config.database_engine != "postgresql":
         raise Refusal(
             guard,
@@ -70,8 +70,23 @@ def check_production_hygiene(config: Config) -> str:
             f"REDIS_URL is not set but {config.app_env} requires Redis",
             "set REDIS_URL to this environment's own Redis DB, e.g. redis://cache:6379/0",
         )
+
+
+def load_checked_config(environ: Mapping[str, str] | None = None) -> Config:
+    """The ``config`` guard: parse, and (outside production, where the production
+    hygiene guard owns this rule) check the services the policy requires."""
+    config = load_config(environ)
+    if not config.policy.is_production:
+        check_required_services(config, guard="config")
+    return config
+
+
+def check_production_hygiene(config: Config) -> str:
+    policy = config.policy
     if not policy.is_production:
-        return f"{config.app_env}: PostgreSQL/Redis requirements met (production rules not applied)"
+        return f"{config.app_env}: production rules not applied"
+    guard = "production-hygiene"
+    check_required_services(config, guard=guard)
     if urlsplit(config.public_url).scheme != "https":
         raise Refusal(
             guard,
@@ -174,7 +189,7 @@ def check_production_identity(config: Config) -> str:
 
 def check_configuration(environ: Mapping[str, str] | None = None) -> Config:
     """The guards that need no I/O, in order; the first failure is raised."""
-    config = load_config(environ)
+    config = load_checked_config(environ)
     check_production_hygiene(config)
     check_production_identity(config)
     return config
@@ -374,7 +389,7 @@ def run_doctor(environ: Mapping[str, str] | None = None) -> list[GuardResult]:
     holder: dict[str, Config] = {}
 
     def parse() -> str:
-        holder["config"] = load_config(environ)
+        holder["config"] = load_checked_config(environ)
         return f"settings parsed for {holder['config'].app_env}"
 
     if not run("config", parse):

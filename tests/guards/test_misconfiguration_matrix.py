@@ -155,8 +155,6 @@ class Case:
     guard: str
     needles: tuple[str, ...]
     starts: tuple[str, ...] = CONFIG_STARTS
-    #: The doctor line that reports it, when doctor files it under another name.
-    doctor_guard: str = ""
 
 
 CASES = [
@@ -193,14 +191,12 @@ CASES = [
         with_(good_staging, DATABASE_URL=lambda r: f"sqlite:///{r.tmp}/staging.sqlite3"),
         "config",
         ("SQLite",),
-        doctor_guard="production-hygiene",
     ),
     Case(
         "staging-without-redis",
         without(good_staging, "REDIS_URL"),
         "config",
         ("REDIS_URL",),
-        doctor_guard="production-hygiene",
     ),
     Case(
         "staging-without-secret-key", without(good_staging, "SECRET_KEY"), "config", ("SECRET_KEY",)
@@ -419,7 +415,7 @@ def test_misconfiguration_is_refused(resources: Resources, case: Case, start: st
         assert "Traceback" not in result.stderr + result.stdout, context
         lines = result.stdout.splitlines()
         assert [line.split(" ", 2)[1].rstrip(":") for line in lines] == list(GUARD_NAMES), context
-        guard = case.doctor_guard or case.guard
+        guard = case.guard
         position = GUARD_NAMES.index(guard)
         for line in lines[:position]:
             assert line.startswith("PASS "), context
