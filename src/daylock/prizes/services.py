@@ -412,6 +412,8 @@ def _fulfil(winner: DrawWinner, prize: Prize, discord: DiscordAccount | None, no
                 source=source,
             )
             winner.fulfilled_at = now
+    else:
+        return  # manual: fulfilled when staff mark it shipped
     winner.save(update_fields=["code", "fulfilled_at"])
 
 
