@@ -108,3 +108,70 @@ def test_development_sqlite_has_no_queue_and_captures_at_once(tmp_path: object) 
     worker = run_daylock("worker", env=env)
     assert worker.returncode == 0, worker.stderr
     assert "no queue on this database: delivered 0 waiting message(s)" in worker.stdout
+
+
+def test_worker_survives_its_database_being_recreated_and_keeps_delivering(
+    base_env: dict[str, str], discord_emulator: RunningEmulator
+) -> None:
+    """`daylock reset` drops and re-creates the database under a running worker."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from psycopg import sql
+
+    from tests.conftest import ROOT
+
+    env = base_env
+    assert run_daylock("migrate", "--no-input", env=env, timeout=120).returncode == 0
+    name = env["DATABASE_URL"].rsplit("/", 1)[1]
+    template = f"{name}_tpl"
+    admin = f"{pytest_plugin.PG}/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(template), sql.Identifier(name)
+            )
+        )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "daylock", "worker"],
+        env={"PATH": os.environ["PATH"]} | env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert worker.stdout is not None
+        started = [worker.stdout.readline() for _ in range(2)]  # banner, then the sweep
+        assert "scheduled" in started[1], started
+        time.sleep(2)  # let procrastinate open its connections
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(name), sql.Identifier(template)
+                )
+            )
+        assert run_daylock("shell", "-c", ENQUEUE, env=env).returncode == 0
+        deadline = time.monotonic() + 40
+        while not discord_emulator.messages():
+            assert worker.poll() is None, worker.communicate()
+            assert time.monotonic() < deadline, "the worker did not deliver after the reset"
+            time.sleep(0.5)
+        [message] = discord_emulator.messages()
+        assert message["content"] == "to the test server"
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        out, err = worker.communicate(timeout=30)
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(template))
+            )
+    assert worker.returncode == 0, err
+    assert "database connection lost; reconnecting" in err
+    assert "daylock worker: reconnected" in out
+    assert "daylock worker: stopped" in out

@@ -7,13 +7,19 @@ each row's environment again).
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import time
 from argparse import ArgumentParser
 from typing import Any
 
 from django.core.management.base import BaseCommand
+from django.db import connections
 
 from daylock import config
+from daylock.config import Config, Refusal
 from daylock.discord import services
+from daylock.guardrails import check_database_stamp, read_database_stamp, refuse_and_exit
 
 
 class Command(BaseCommand):
@@ -47,15 +53,75 @@ class Command(BaseCommand):
             self.stdout.write(f"scheduled {count} waiting message(s)")
         self.stdout.flush()
 
+        while True:
+            stopped_by_signal = asyncio.run(self._run_worker(once=options["once"]))
+            if stopped_by_signal or options["once"]:
+                break
+            # The worker ended by itself: its database connection failed, typically
+            # because `daylock reset` dropped and re-created the database. Wait for
+            # the database to come back, re-check its stamp (it must still be this
+            # environment's), re-schedule what waits, and carry on.
+            self.stderr.write("daylock worker: database connection lost; reconnecting")
+            self._wait_for_database(cfg)
+            count = services.outbox_requeue_waiting()
+            self.stdout.write(f"daylock worker: reconnected; scheduled {count} waiting message(s)")
+        self.stdout.write("daylock worker: stopped")
+
+    async def _run_worker(self, *, once: bool) -> bool:
+        """Run the procrastinate worker until it ends; True when a signal stopped it."""
         from procrastinate.contrib.django import app
 
+        loop = asyncio.get_running_loop()
+        stopped = asyncio.Event()
         worker_connector = app.connector.get_worker_connector()  # type: ignore[attr-defined]
         with app.replace_connector(worker_connector):
-            app.run_worker(
-                queues=[services.QUEUE],
-                name="daylock-outbox",
-                wait=not options["once"],
-                delete_jobs="successful",
-                install_signal_handlers=True,
-            )
-        self.stdout.write("daylock worker: stopped")
+            async with app.open_async():
+                task = asyncio.create_task(
+                    app.run_worker_async(
+                        queues=[services.QUEUE],
+                        name="daylock-outbox",
+                        wait=not once,
+                        delete_jobs="successful",
+                        install_signal_handlers=False,
+                    )
+                )
+
+                def on_signal() -> None:
+                    stopped.set()
+                    task.cancel()  # procrastinate turns this into a graceful stop
+
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.add_signal_handler(sig, on_signal)
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    if not stopped.is_set():
+                        raise
+                finally:
+                    for sig in (signal.SIGINT, signal.SIGTERM):
+                        loop.remove_signal_handler(sig)
+        return stopped.is_set()
+
+    def _wait_for_database(self, cfg: Config, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            connections.close_all()
+            try:
+                check_database_stamp(cfg)
+                stamp, tables = read_database_stamp()
+                if stamp is not None:
+                    return
+                found = f"the database is empty ({tables} tables)"
+            except Refusal as refusal:
+                if "cannot reach" not in refusal.found:
+                    refuse_and_exit(refusal)  # stamped by another environment: stop at once
+                found = refusal.found
+            if time.monotonic() > deadline:
+                refuse_and_exit(
+                    Refusal(
+                        "database-stamp",
+                        f"{found} for {timeout:.0f} s after the worker lost its connection",
+                        "check DATABASE_URL and the database server, then restart the worker",
+                    )
+                )
+            time.sleep(1.0)
