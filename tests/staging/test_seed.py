@@ -176,20 +176,32 @@ def test_seed_command_writes_an_audit_row(capsys: pytest.CaptureFixture[str]) ->
     assert row.details == {"users": 12, "random_seed": 3, "add": False}
 
 
-def test_large_seed_uses_the_bulk_path_and_keeps_foreign_keys() -> None:
+def _schema_rules() -> set[tuple[str, ...]]:
     from django.db import connection
 
+    tables = ["accounts_user", "accounts_discordaccount", "events_progress", "events_feedback"]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) "
+            "FROM pg_constraint WHERE conrelid::regclass::text = ANY(%s)",
+            [tables],
+        )
+        rules = {tuple(map(str, row)) for row in cursor.fetchall()}
+        cursor.execute(
+            "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE tablename = ANY(%s)",
+            [tables],
+        )
+        rules |= {tuple(map(str, row)) for row in cursor.fetchall()}
+    return rules
+
+
+def test_large_seed_rebuilds_every_constraint_and_index_it_dropped() -> None:
+    before = _schema_rules()
+    assert sum(1 for rule in before if "FOREIGN KEY" in rule[2]) == 6
     seed_database(SeedOptions(users=seed.BULK_LOAD_USERS), anchor=ANCHOR)
     assert User.objects.count() == seed.BULK_LOAD_USERS
     assert Progress.objects.count() > seed.BULK_LOAD_USERS
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_constraint WHERE contype = 'f' "
-            "AND conrelid::regclass::text = ANY(%s)",
-            [["events_progress", "events_feedback", "accounts_discordaccount"]],
-        )
-        (foreign_keys,) = cursor.fetchone()
-    assert foreign_keys == 6  # progress: user, day; feedback: user, event, day; discord: user
+    assert _schema_rules() == before
 
 
 def test_the_template_fingerprint_follows_options_day_and_code() -> None:

@@ -3,9 +3,12 @@ pipes and tests see nothing but the final summary on stdout)."""
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from typing import TextIO
+
+logger = logging.getLogger("daylock.staging")
 
 
 class ProgressBar:
@@ -22,8 +25,19 @@ class ProgressBar:
         self.done = 0
         self.label = ""
         self._last_draw = 0.0
+        self._stage_started = time.perf_counter()
+        #: (stage, seconds) of every finished stage, also logged at DEBUG.
+        self.timings: list[tuple[str, float]] = []
+
+    def _close_stage(self) -> None:
+        now = time.perf_counter()
+        if self.label:
+            self.timings.append((self.label, now - self._stage_started))
+            logger.debug("stage %s took %.3f s", self.label, now - self._stage_started)
+        self._stage_started = now
 
     def stage(self, label: str) -> None:
+        self._close_stage()
         self.label = label
         self._draw(force=True)
 
@@ -45,6 +59,8 @@ class ProgressBar:
         self.stream.flush()
 
     def finish(self) -> None:
+        self._close_stage()
+        self.label = ""
         if self.enabled:
             self.done = self.total
             self._draw(force=True)

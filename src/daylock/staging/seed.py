@@ -35,7 +35,7 @@ from django.db import transaction
 
 from daylock import clock, config
 from daylock.accounts.models import DiscordAccount, Role, User
-from daylock.staging.bulk import foreign_keys_checked_after, insert_rows
+from daylock.staging.bulk import constraints_rebuilt_after, insert_rows
 from daylock.staging.progressbar import ProgressBar
 
 DEFAULT_USERS = 50
@@ -339,11 +339,19 @@ NONE, PARTIAL, NORMAL, VETERAN = "none", "partial", "normal", "veteran"
 STATES = (NONE, PARTIAL, NORMAL, VETERAN)
 
 
+#: Cumulative shares of the random states: 20 % none, 25 % partial, 30 % normal, 25 % veteran.
+_STATE_THRESHOLDS = ((0.20, NONE), (0.45, PARTIAL), (0.75, NORMAL), (1.01, VETERAN))
+#: Prebuilt offsets: the progress loop runs a million times for a 100k-user seed.
+_MINUTES = [timedelta(minutes=i) for i in range(30 * 60 + 1)]
+_HOURS = [timedelta(hours=i) for i in range(21)]
+
+
 def completion_state(rng: random.Random, player_index: int) -> str:
     """The first four players cover every state; the rest are drawn at random."""
     if player_index < len(STATES):
         return STATES[player_index]
-    return rng.choices(STATES, weights=(20, 25, 30, 25))[0]
+    roll = rng.random()
+    return next(state for limit, state in _STATE_THRESHOLDS if roll < limit)
 
 
 def _progress_rows(
@@ -358,31 +366,30 @@ def _progress_rows(
     """Progress of ``players`` ((player index, user id)) on the open ``days`` ((id, opens
     at)); appends their feedback rows to ``feedback`` as a side product."""
     open_days = [(day_id, opens) for day_id, opens in days if opens <= anchor]
+    roll = rng.random
+    minutes, hours = _MINUTES, _HOURS
     for index, user_id in players:
         state = completion_state(rng, index)
         if state == NONE or not open_days:
             continue
         solved = open_days
         if state == PARTIAL:
-            solved = open_days[: rng.randint(1, max(1, len(open_days) - 1))]
+            solved = open_days[: 1 + int(roll() * max(1, len(open_days) - 1))]
         for day_id, opens in solved:
-            at = min(anchor, opens + timedelta(minutes=rng.randint(3, 30 * 60)))
+            at = opens + minutes[3 + int(roll() * 1797)]
+            at = anchor if at > anchor else at
             yield (user_id, day_id, "normal", at)
             if state == VETERAN:
-                yield (
-                    user_id,
-                    day_id,
-                    "veteran",
-                    min(anchor, at + timedelta(minutes=rng.randint(5, 600))),
-                )
+                later = at + minutes[5 + int(roll() * 595)]
+                yield (user_id, day_id, "veteran", anchor if later > anchor else later)
         chance = {PARTIAL: 0.3, NORMAL: 0.7, VETERAN: 0.8}[state]
-        if rng.random() < chance:
-            at = min(anchor, solved[-1][1] + timedelta(hours=rng.randint(1, 20)))
+        if roll() < chance:
+            at = min(anchor, solved[-1][1] + hours[1 + int(roll() * 20)])
             rating = rng.randint(2, 5) if state != PARTIAL else rng.randint(1, 5)
             feedback.append((user_id, event_id, None, rating, rng.choice(COMMENTS), at, at))
-        if rng.random() < 0.25:
+        if roll() < 0.25:
             day_id, opens = solved[0]
-            at = min(anchor, opens + timedelta(hours=rng.randint(1, 20)))
+            at = min(anchor, opens + hours[1 + int(roll() * 20)])
             feedback.append(
                 (user_id, event_id, day_id, rng.randint(1, 5), rng.choice(COMMENTS), at, at)
             )
@@ -447,8 +454,8 @@ def _seed_prizes(*, rng: random.Random, events: dict[str, Any], result: SeedResu
 
 # --- entry point ----------------------------------------------------------------------
 
-#: From this many users on, foreign keys are re-validated once after the load instead of
-#: row by row (see :func:`daylock.staging.bulk.foreign_keys_checked_after`).
+#: From this many users on, constraints and indexes are rebuilt once after the load
+#: instead of maintained row by row (see :func:`daylock.staging.bulk.constraints_rebuilt_after`).
 BULK_LOAD_USERS = 5000
 
 
@@ -457,7 +464,7 @@ def _bulk_load(users: int) -> contextlib.AbstractContextManager[None]:
 
     if users < BULK_LOAD_USERS:
         return contextlib.nullcontext()
-    return foreign_keys_checked_after([DiscordAccount, Progress, Feedback])
+    return constraints_rebuilt_after([User, DiscordAccount, Progress, Feedback])
 
 
 def next_user_number() -> int:
@@ -496,35 +503,39 @@ def seed_database(
     first_n = next_user_number() if add else 1
     bar = bar or ProgressBar(options.users * 3)
     bar.total = max(1, options.users * 3)
-    with transaction.atomic(), _bulk_load(options.users):
-        planned = plan_users(
-            rng=rng,
-            first_n=first_n,
-            count=options.users,
-            total=options.users,
-            anchor=anchor,
-            add=add,
-        )
-        ids = _insert_users(planned, anchor, bar)
-        result.users = result.discord_accounts = len(planned)
-        bar.stage("events")
-        events: dict[str, Any] = {}
-        for spec in event_specs(anchor):
-            found = Event.objects.filter(slug=spec.slug).first()
-            events[spec.slug] = found if found is not None else _create_event(spec, rng, result)
-        players = [
-            (index, ids[p.username])
-            for index, p in enumerate(q for q in planned if q.role == Role.PLAYER)
-        ]
-        _seed_progress(
-            rng=rng,
-            events=list(events.values()),
-            players=players,
-            anchor=anchor,
-            bar=bar,
-            result=result,
-        )
+    with transaction.atomic():
+        with _bulk_load(options.users):
+            planned = plan_users(
+                rng=rng,
+                first_n=first_n,
+                count=options.users,
+                total=options.users,
+                anchor=anchor,
+                add=add,
+            )
+            ids = _insert_users(planned, anchor, bar)
+            result.users = result.discord_accounts = len(planned)
+            bar.stage("events")
+            events: dict[str, Any] = {}
+            for spec in event_specs(anchor):
+                found = Event.objects.filter(slug=spec.slug).first()
+                events[spec.slug] = found if found is not None else _create_event(spec, rng, result)
+            players = [
+                (index, ids[p.username])
+                for index, p in enumerate(q for q in planned if q.role == Role.PLAYER)
+            ]
+            _seed_progress(
+                rng=rng,
+                events=list(events.values()),
+                players=players,
+                anchor=anchor,
+                bar=bar,
+                result=result,
+            )
+            bar.stage("constraints + indexes")
+        # After the constraints are back: the draws query the fresh rows.
         bar.stage("prizes")
         _seed_prizes(rng=rng, events=events, result=result)
+        bar.stage("commit")
     bar.finish()
     return result
