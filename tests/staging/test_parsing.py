@@ -39,3 +39,26 @@ def test_offsets_are_readable() -> None:
     assert format_offset(timedelta(days=1, hours=2)) == "+1d2h"
     assert format_offset(-timedelta(minutes=5)) == "-5m"
     assert format_offset(timedelta(0)) == "+0s"
+
+
+def test_progress_bar_draws_only_on_a_terminal() -> None:
+    import io
+
+    from daylock.staging.progressbar import ProgressBar
+
+    quiet = io.StringIO()
+    bar = ProgressBar(10, stream=quiet)
+    bar.stage("users")
+    bar.advance(5)
+    bar.finish()
+    assert quiet.getvalue() == ""
+    assert [label for label, _ in bar.timings] == ["users"]
+
+    shown = io.StringIO()
+    bar = ProgressBar(10, stream=shown, force=True)
+    bar.stage("users")
+    bar.advance(10)
+    bar.finish()
+    assert "\r[" in shown.getvalue()
+    assert "100% " in shown.getvalue()
+    assert shown.getvalue().endswith("\n")

@@ -26,14 +26,13 @@ class ProgressBar:
         self.label = ""
         self._last_draw = 0.0
         self._stage_started = time.perf_counter()
-        #: (stage, seconds) of every finished stage, also logged at DEBUG.
+        #: (stage, seconds) of every finished stage, logged at DEBUG by :meth:`finish`.
         self.timings: list[tuple[str, float]] = []
 
     def _close_stage(self) -> None:
         now = time.perf_counter()
         if self.label:
             self.timings.append((self.label, now - self._stage_started))
-            logger.debug("stage %s took %.3f s", self.label, now - self._stage_started)
         self._stage_started = now
 
     def stage(self, label: str) -> None:
@@ -61,6 +60,11 @@ class ProgressBar:
     def finish(self) -> None:
         self._close_stage()
         self.label = ""
+        if self.timings:
+            logger.debug(
+                "stages: %s",
+                ", ".join(f"{label} {seconds:.3f} s" for label, seconds in self.timings),
+            )
         if self.enabled:
             self.done = self.total
             self._draw(force=True)
