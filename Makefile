@@ -13,7 +13,7 @@ run: install
 	APP_ENV=development $(PY) -m daylock runserver 127.0.0.1:8000
 
 test: install
-	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 -m "not e2e" $(PYTEST_ARGS)
 
 lint: install
 	.venv/bin/ruff check src tests bench
