@@ -203,6 +203,13 @@ def test_staff_use_every_tool_from_the_page(staff: User, upcoming: Event) -> Non
     page = client.get("/staff/testtools/").content.decode()
     assert "Clock moved to" in page  # the banner, from clock.active_override
     assert f"Clock of the environment moved to {at:%Y-%m-%d %H}" in page
+    r = client.post(
+        "/staff/testtools/clock/",
+        {"clock-action": "forward", "clock-to": "", "clock-forward": "1d", "clock-user": ""},
+    )
+    assert r.status_code == 302, r.content.decode()[-3000:]
+    page = client.get("/staff/testtools/").content.decode()
+    assert f"Clock of the environment moved to {at + timedelta(days=1):%Y-%m-%d %H}" in page
 
     r = client.post(
         "/staff/testtools/unlock-day/",
@@ -230,6 +237,7 @@ def test_staff_use_every_tool_from_the_page(staff: User, upcoming: Event) -> Non
 
     rows = list(AuditLog.objects.order_by("id"))
     assert [r.action for r in rows] == [
+        "testtools.clock_set",
         "testtools.clock_set",
         "testtools.unlock_day",
         "testtools.complete",

@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.forms import Form
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from daylock import clock
@@ -146,8 +147,11 @@ def clock_move(request: HttpRequest) -> HttpResponse:
         if data["action"] == "reset":
             had = services.clock_reset(actor=actor, user=user)
             return f"Clock of {who} " + ("back to wall time." if had else "was not moved.")
-        services.clock_set(actor=actor, to=form.instant, forward=form.duration, user=user)
-        moved = clock.now(user_id=user.pk if user else None)
+        override = services.clock_set(
+            actor=actor, to=form.instant, forward=form.duration, user=user
+        )
+        # Not clock.now(): this request's clock was memoised before the move.
+        moved = timezone.now() + override.offset
         return f"Clock of {who} moved to {moved:%Y-%m-%d %H:%M} UTC."
 
     return _run(request, "clock_form", form, act)
