@@ -247,7 +247,7 @@ def test_staff_use_every_tool_from_the_page(staff: User, upcoming: Event) -> Non
     assert all(r.actor == staff and r.actor_label == staff.username for r in rows)
     assert all(r.environment == "staging" for r in rows)
     audit = client.get("/staff/testtools/audit/?testtools=1").content.decode()
-    assert audit.count('data-action="testtools.') == 5
+    assert audit.count('data-action="testtools.') == 6
 
 
 def test_bad_form_input_is_a_400_with_the_reason_and_no_write(staff: User, upcoming: Event) -> None:
