@@ -5,7 +5,9 @@ against a plain Django view returning 20 bytes on the same server.
 Goal: the day page reaches at least 0.35 x the plain view's requests/s with a p99
 under 40 ms. The server is a throw-away staging instance (its own database and Redis
 DB) seeded with the demo event; the player's session is a real Django session in
-Redis and PostgreSQL (``cached_db``), passed to wrk as a Cookie header.
+Redis and PostgreSQL (``cached_db``), passed to wrk as a Cookie header together with
+the CSRF cookie a browser would hold after its first page (without it every response
+would mint a new CSRF secret and set a cookie, which no real player's request does).
 """
 
 from __future__ import annotations
@@ -27,10 +29,11 @@ DURATION = "10s"
 GOAL_RATIO = 0.35
 GOAL_P99_MS = 40.0
 SESSION_COOKIE = "daylock_staging_session"
+CSRF_COOKIE = "daylock_staging_csrftoken"
 PLAYER_NAME = "Bench Player"
 
 #: Run inside ``daylock shell -c``: a player with a Discord account, logged in with a
-#: real session; prints the session key.
+#: real session, who has seen one page; prints the session key and the CSRF cookie.
 LOGIN = f"""
 from django.test import Client
 from daylock.accounts.models import DiscordAccount, User
@@ -42,7 +45,8 @@ DiscordAccount.objects.get_or_create(
 )
 client = Client()
 client.force_login(user)
-print(client.cookies["{SESSION_COOKIE}"].value)
+client.get("/events/")
+print(client.cookies["{SESSION_COOKIE}"].value, client.cookies["{CSRF_COOKIE}"].value)
 """
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60000.0}
@@ -78,14 +82,17 @@ def wrk(url: str, headers: dict[str, str], duration: str = DURATION) -> dict[str
 
 
 def _prepare(env: dict[str, str]) -> str:
-    """Migrate, seed (when the seed command exists) and the demo event; a session key."""
+    """Migrate, seed (when the seed command exists) and the demo event; the player's
+    Cookie header (session and CSRF cookie)."""
     common.run_daylock("migrate", "--no-input", env=env)
     try:
         common.run_daylock("seed", "--users", "200", env=env)
     except RuntimeError as exc:
         print(f"bench_http: seeding skipped ({str(exc).splitlines()[0]})", file=sys.stderr)
     common.run_daylock("demo_data", env=env)
-    return common.run_daylock("shell", "-c", LOGIN, env=env).stdout.strip().splitlines()[-1]
+    output = common.run_daylock("shell", "-c", LOGIN, env=env).stdout.strip().splitlines()[-1]
+    session, csrf = output.split()
+    return f"{SESSION_COOKIE}={session}; {CSRF_COOKIE}={csrf}"
 
 
 def run(runs: int = 5) -> list[dict[str, Any]]:
@@ -96,8 +103,7 @@ def run(runs: int = 5) -> list[dict[str, Any]]:
     with common.throwaway_database("http") as database_url, common.throwaway_redis() as redis_url:
         env = common.staging_environ(database_url, redis_url, f"http://127.0.0.1:{port}")
         env |= {"DJANGO_SETTINGS_MODULE": "http_settings", "PYTHONPATH": str(common.BENCH_DIR)}
-        session = _prepare(env)
-        cookie = {"Cookie": f"{SESSION_COOKIE}={session}"}
+        cookie = {"Cookie": _prepare(env)}
         with common.serve(env, port, workers=2, name="bench-http") as server:
             import requests
 
@@ -107,6 +113,8 @@ def run(runs: int = 5) -> list[dict[str, Any]]:
                     f"the day page is not a logged-in 200 ({page.status_code}); "
                     f"benchmarking it would measure something else:\n{page.text[:2000]}"
                 )
+            if CSRF_COOKIE in page.cookies:
+                raise RuntimeError("the server minted a new CSRF cookie: the bench's is not valid")
             plain = requests.get(server.url + PLAIN_PATH, timeout=10)
             if plain.status_code != 200 or len(plain.content) != 20:
                 raise RuntimeError(f"the plain view answered {plain.status_code}")

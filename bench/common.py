@@ -43,8 +43,10 @@ REDIS_URL = os.environ.get(
     "DAYLOCK_BENCH_REDIS",
     os.environ.get("DAYLOCK_TEST_REDIS", "redis://127.0.0.1:6379").rstrip("/") + "/9",
 )
-#: Ports benchmarks may bind (the e2e run uses 18600-18649, the matrix 18650-18689).
-PORTS = range(18690, 18700)
+#: Ports benchmarks may bind (the e2e run uses 18600-18649, the matrix 18650-18689);
+#: ``DAYLOCK_BENCH_PORTS=FIRST-LAST`` picks another range (parallel runs on one host).
+_ports = os.environ.get("DAYLOCK_BENCH_PORTS", "18690-18699").partition("-")
+PORTS = range(int(_ports[0]), int(_ports[2] or _ports[0]) + 1)
 #: Fake production ids, so the staging configuration passes its identity guard.
 PRODUCTION_IDS = "900000000000000001,900000000000000002"
 

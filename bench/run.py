@@ -74,6 +74,17 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         print("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)))
 
 
+def _merged(rows: list[dict[str, Any]], selected: list[str]) -> list[dict[str, Any]]:
+    """This run's rows plus, from the previous results.json, the rows of modules that
+    did not run (``--only`` must not wipe the other benchmarks' results)."""
+    try:
+        previous = json.loads(RESULTS.read_text())
+    except (OSError, ValueError):
+        previous = []
+    kept = [row for row in previous if row.get("module") not in selected]
+    return kept + rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -105,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
         print(f"   {name} took {time.monotonic() - t0:.0f} s", flush=True)
     elapsed = time.monotonic() - started
-    RESULTS.write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
+    RESULTS.write_text(json.dumps(_merged(rows, selected), indent=2, ensure_ascii=False) + "\n")
     print()
     print_table(rows)
     print()

@@ -76,6 +76,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "daylock.core.context_processors.environment",
             ],
+            # {% url %} with a per-process memo of reversed URLs (same syntax).
+            "builtins": ["daylock.core.urlmemo"],
         },
     }
 ]
@@ -95,7 +97,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 if DAYLOCK.redis_url:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's RedisCache, reusing its redis-py client (see daylock.core.cache).
+            "BACKEND": "daylock.core.cache.RedisCache",
             "LOCATION": DAYLOCK.redis_url,
             # Every key is daylock:<env>:<version>:<key>; the stamp guard keeps
             # environments in separate DBs, the prefix keeps them apart in any dump.
@@ -160,6 +163,8 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
         "django.utils.autoreload": {"level": "INFO"},
         "redis": {"level": "WARNING"},
+        # Python-Markdown logs three DEBUG lines (extensions loaded) per document.
+        "MARKDOWN": {"level": "WARNING"},
         # Procrastinate logs its set-up at INFO on every django.setup(); the worker
         # command turns it back up for itself.
         "procrastinate": {"level": "WARNING"},

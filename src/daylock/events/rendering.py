@@ -3,9 +3,16 @@
 Markdown passes raw HTML through, so its output is never trusted: :mod:`nh3` keeps
 only a fixed set of formatting tags and attributes, drops scripts, styles, event
 handlers and ``javascript:`` links, and marks links ``noopener noreferrer nofollow``.
+
+Rendering costs milliseconds (a Markdown object per call, then the sanitiser), while a
+day page is otherwise a fraction of a millisecond, so results are kept in a small
+per-process LRU keyed by the text itself: a changed body is a different key, so
+nothing is ever stale and nothing needs invalidating.
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 import markdown as markdown_lib
 import nh3
@@ -28,8 +35,20 @@ ALLOWED_ATTRIBUTES = {
 URL_SCHEMES = frozenset({"http", "https", "mailto"})
 
 
+#: Distinct bodies kept per process, and the longest body kept (bounds the memory:
+#: at most CACHE_SIZE x CACHE_MAX_CHARS of source plus its HTML).
+CACHE_SIZE = 512
+CACHE_MAX_CHARS = 64 * 1024
+
+
 def render_markdown(text: str) -> SafeString:
-    """Sanitised HTML for ``text`` (Markdown with fenced code and tables)."""
+    """Sanitised HTML for ``text`` (Markdown with fenced code and tables), rendered
+    once per process and distinct text."""
+    html = _render_cached(text) if len(text) <= CACHE_MAX_CHARS else _render(text)
+    return mark_safe(html)  # noqa: S308 - sanitised by nh3 in _render
+
+
+def _render(text: str) -> str:
     html = markdown_lib.markdown(text, extensions=["fenced_code", "tables", "sane_lists"])
     cleaned = nh3.clean(
         html,
@@ -39,4 +58,7 @@ def render_markdown(text: str) -> SafeString:
         url_schemes=set(URL_SCHEMES),
         link_rel="noopener noreferrer nofollow",
     )
-    return mark_safe(cleaned)  # noqa: S308 - sanitised by nh3 just above
+    return cleaned
+
+
+_render_cached = lru_cache(maxsize=CACHE_SIZE)(_render)

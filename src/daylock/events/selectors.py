@@ -8,9 +8,13 @@ user, the other as reasons for one user's profile page).
 from __future__ import annotations
 
 import enum
+import re
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.http import Http404
 
@@ -18,8 +22,10 @@ from daylock import clock, config
 from daylock.accounts.models import DiscordAccount, User
 from daylock.events import timelock
 from daylock.events.models import (
+    MAX_DAYS,
     Challenge,
     Day,
+    DayUnlock,
     EligibilityOverride,
     Event,
     Feedback,
@@ -63,6 +69,151 @@ def solved_tiers(*, user: User | None, day: Day) -> set[Tier]:
         return set()
     tiers = Progress.objects.filter(user=user, day=day).values_list("tier", flat=True)
     return {Tier(t) for t in tiers}
+
+
+# --- the day page (the hottest page: one query) ----------------------------------------
+
+
+@dataclass(frozen=True)
+class DayPage:
+    """Everything the day page shows, read by :func:`day_page_get` in one query."""
+
+    event: Event
+    day: Day
+    #: The day's challenges by tier, normal first. Their ``answer`` is not loaded.
+    challenges: dict[Tier, Challenge]
+    #: Tiers this user has solved on this day (empty for anonymous visitors).
+    solved: frozenset[Tier]
+    #: This user's rating of this day, if they gave feedback.
+    feedback_rating: int | None
+
+
+# Columns in each model's field order (Model.from_db pairs them up positionally).
+_EVENT_FIELDS = ["id", "slug", "name", "time_zone", "starts_on", "day_count", "published"]
+_DAY_FIELDS = ["id", "event_id", "number", "title", "body_markdown"]
+_CHALLENGE_FIELDS = ["id", "day_id", "tier", "prompt"]
+_DAY_PAGE_SQL = """
+SELECT e.id, e.slug, e.name, e.time_zone, e.starts_on, e.day_count, e.published,
+       d.id, d.event_id, d.number, d.title, d.body_markdown,
+       c.id, c.day_id, c.tier, c.prompt,
+       EXISTS (SELECT 1 FROM {progress} p
+               WHERE p.user_id = %s AND p.day_id = d.id AND p.tier = c.tier),
+       (SELECT f.rating FROM {feedback} f
+        WHERE f.user_id = %s AND f.event_id = e.id AND f.day_id = d.id),
+       {unlocked}
+FROM {event} e
+JOIN {day} d ON d.event_id = e.id
+LEFT JOIN {challenge} c ON c.day_id = d.id
+WHERE e.slug = %s AND e.published AND d.number = %s AND d.number <= e.day_count
+ORDER BY c.tier
+"""
+_TABLES = {
+    "event": Event._meta.db_table,
+    "day": Day._meta.db_table,
+    "challenge": Challenge._meta.db_table,
+    "progress": Progress._meta.db_table,
+    "feedback": Feedback._meta.db_table,
+}
+#: Early unlocks (a test utility) are read only where the policy has test_utilities.
+_UNLOCKED_SQL = (
+    f"EXISTS (SELECT 1 FROM {DayUnlock._meta.db_table} u "  # noqa: S608 - our table name
+    "WHERE u.day_id = d.id AND (u.user_id IS NULL OR u.user_id = %s))"
+)
+#: By whether early unlocks are honoured (``policy.test_utilities``).
+_DAY_PAGE_QUERIES = {
+    honour_unlocks: _DAY_PAGE_SQL.format(
+        unlocked=_UNLOCKED_SQL if honour_unlocks else "FALSE", **_TABLES
+    )
+    for honour_unlocks in (True, False)
+}
+
+
+def _prepared_forms(name: str, sql: str) -> tuple[str, str, str]:
+    """(name, PREPARE statement, EXECUTE statement with %s placeholders) for ``sql``."""
+    count = sql.count("%s")
+    numbered = iter(range(1, count + 1))
+    body = re.sub("%s", lambda _: f"${next(numbered)}", sql)
+    return name, f"PREPARE {name} AS {body}", f"EXECUTE {name}({', '.join(['%s'] * count)})"
+
+
+_DAY_PAGE_PREPARED = {
+    honour_unlocks: _prepared_forms(
+        "daylock_day_page_unlocks" if honour_unlocks else "daylock_day_page", sql
+    )
+    for honour_unlocks, sql in _DAY_PAGE_QUERIES.items()
+}
+#: Per PostgreSQL connection: the names of the statements already PREPAREd on it.
+_prepared: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+
+def _day_page_rows(honour_unlocks: bool, params: list[Any]) -> list[tuple[Any, ...]]:
+    """Run the day page's query. On PostgreSQL as a prepared statement (PREPARE once
+    per connection, then EXECUTE): planning this statement cost PostgreSQL four times
+    as much as executing it, and Django's client-side parameter binding never
+    prepares. Prepared statements belong to the connection and survive rollbacks; a
+    new connection (restart, reset, health check) prepares again. Like Django's own
+    ``prepare_threshold`` option this does not suit a pooler in transaction mode
+    (none is used)."""
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            cursor.execute(_DAY_PAGE_QUERIES[honour_unlocks], params)
+        else:
+            name, prepare, execute = _DAY_PAGE_PREPARED[honour_unlocks]
+            done = _prepared.setdefault(connection.connection, set())
+            if name not in done:
+                cursor.execute(prepare)
+                done.add(name)
+            cursor.execute(execute, params)
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+    return rows
+
+
+def day_page_get(*, slug: str, number: int, user_id: int | None) -> DayPage:
+    """The day page's data if the day is open for this user, in ONE query; 404
+    otherwise, exactly like :func:`event_get` + :func:`day_get_open` (unpublished event,
+    no such day, a day past ``day_count``, a locked day: all the same 404).
+
+    The same rules as those selectors plus :func:`challenges_for`,
+    :func:`solved_tiers` and :func:`feedback_get`, written as one hand-made SQL
+    statement because this page is served far more often than any other: the ORM
+    spent more time building those five queries than PostgreSQL spent answering
+    them. Plain SQL that PostgreSQL and SQLite both run; ``tests/events`` checks it
+    against the ORM selectors.
+    """
+    if not 1 <= number <= MAX_DAYS:
+        raise Http404("no such day")
+    honour_unlocks = config.policy().test_utilities
+    params = [user_id, user_id, *([user_id] if honour_unlocks else []), slug, number]
+    rows = _day_page_rows(honour_unlocks, params)
+    if not rows:
+        raise Http404("no such day")
+    first = rows[0]
+    db = connection.alias
+    event = Event.from_db(db, _EVENT_FIELDS, first[0:7])
+    day = Day.from_db(db, _DAY_FIELDS, first[7:12])
+    day.event = event
+    now = clock.now(user_id=user_id)
+    if now < timelock.unlock_instant(event, day.number) and not first[18]:
+        raise Http404("no such day")
+    challenges: dict[Tier, Challenge] = {}
+    solved = set()
+    for row in rows:
+        if row[12] is None:  # a day without challenges: the LEFT JOIN's empty row
+            continue
+        challenge = Challenge.from_db(db, _CHALLENGE_FIELDS, row[12:16])
+        challenge.day = day
+        tier = Tier(challenge.tier)
+        challenges[tier] = challenge
+        if row[16]:
+            solved.add(tier)
+    ordered = {tier: challenges[tier] for tier in Tier if tier in challenges}
+    return DayPage(
+        event=event,
+        day=day,
+        challenges=ordered,
+        solved=frozenset(solved),
+        feedback_rating=first[17],
+    )
 
 
 class DayState(enum.StrEnum):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -12,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
+from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
 from daylock.accounts.models import User
@@ -63,69 +65,97 @@ def event_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 @dataclass(frozen=True)
 class TierPanel:
-    tier: Tier
+    """One challenge on the day page. Plain strings for the template: resolving
+    ``tier.label`` on an enum member in a template costs more than building these."""
+
+    tier: str
+    label: str
     challenge: Challenge
     solved: bool
-    form: AnswerForm
+    input_id: str
+    input_html: SafeString
+    errors: list[str]
+
+
+def _answer_auto_id(tier: Tier) -> str:
+    return f"id_{tier.value}_%s"
+
+
+@functools.cache
+def _blank_answer_input(tier: Tier) -> SafeString:
+    """The empty answer field's HTML: the same on every page view, so rendered once
+    per process (a widget renders through templates, which costs more than the rest
+    of the page)."""
+    return AnswerForm(auto_id=_answer_auto_id(tier))["answer"].as_widget()
+
+
+def _panel(page: selectors.DayPage, tier: Tier, bound: AnswerForm | None) -> TierPanel:
+    challenge, solved = page.challenges[tier], tier in page.solved
+    if bound is None:
+        return TierPanel(
+            tier=tier.value,
+            label=tier.label,
+            challenge=challenge,
+            solved=solved,
+            input_id=_answer_auto_id(tier) % "answer",
+            input_html=_blank_answer_input(tier),
+            errors=[],
+        )
+    field = bound["answer"]
+    return TierPanel(
+        tier=tier.value,
+        label=tier.label,
+        challenge=challenge,
+        solved=solved,
+        input_id=field.id_for_label,
+        input_html=field.as_widget(),
+        errors=[str(error) for error in field.errors],
+    )
 
 
 def _render_day(
     request: HttpRequest,
-    event: Event,
-    day: Day,
+    page: selectors.DayPage,
     *,
     bound: dict[Tier, AnswerForm] | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    player = _player(request)
-    challenges = selectors.challenges_for(day=day)
-    solved = selectors.solved_tiers(user=player, day=day)
-    panels = [
-        TierPanel(
-            tier=tier,
-            challenge=challenges[tier],
-            solved=tier in solved,
-            form=(bound or {}).get(tier) or AnswerForm(auto_id=f"id_{tier.value}_%s"),
-        )
-        for tier in Tier
-        if tier in challenges
-    ]
     context = {
-        "event": event,
-        "day": day,
-        "login_url": _login_url(request),
-        "body_html": render_markdown(day.body_markdown),
-        "panels": panels,
-        "feedback": selectors.feedback_get(user=player, event=event, day=day) if player else None,
+        "event": page.event,
+        "day": page.day,
+        "signed_in": _player(request) is not None,
+        "login_url": None if _player(request) else _login_url(request),
+        "body_html": render_markdown(page.day.body_markdown),
+        "panels": [_panel(page, tier, (bound or {}).get(tier)) for tier in page.challenges],
+        "feedback_rating": page.feedback_rating,
     }
     return render(request, "events/day.html", context, status=status)
 
 
 def day_detail(request: HttpRequest, slug: str, number: int) -> HttpResponse:
-    event = selectors.event_get(slug=slug)
-    day = selectors.day_get_open(event=event, number=number, user_id=_player_id(request))
-    return _render_day(request, event, day)
+    page = selectors.day_page_get(slug=slug, number=number, user_id=_player_id(request))
+    return _render_day(request, page)
 
 
 @login_required
 @require_POST
 def answer(request: HttpRequest, slug: str, number: int, tier: str) -> HttpResponse:
     player = _logged_in(request)
-    event = selectors.event_get(slug=slug)
-    day = selectors.day_get_open(event=event, number=number, user_id=player.pk)
-    if tier not in Tier.values or Tier(tier) not in selectors.challenges_for(day=day):
+    page = selectors.day_page_get(slug=slug, number=number, user_id=player.pk)
+    event, day = page.event, page.day
+    if tier not in Tier.values or Tier(tier) not in page.challenges:
         raise Http404("no such challenge")
     chosen = Tier(tier)
-    form = AnswerForm(request.POST, auto_id=f"id_{chosen.value}_%s")
+    form = AnswerForm(request.POST, auto_id=_answer_auto_id(chosen))
     if not form.is_valid():
-        return _render_day(request, event, day, bound={chosen: form}, status=400)
+        return _render_day(request, page, bound={chosen: form}, status=400)
     try:
         result = services.answer_submit(
             user=player, day=day, tier=chosen, answer=form.cleaned_data["answer"]
         )
     except ValidationError as error:
         form.add_error("answer", error)
-        return _render_day(request, event, day, bound={chosen: form}, status=400)
+        return _render_day(request, page, bound={chosen: form}, status=400)
     if result.outcome is services.Outcome.RATE_LIMITED:
         context = {"event": event, "day": day, "result": result}
         return render(request, "events/too_many_attempts.html", context, status=429)
