@@ -75,9 +75,8 @@ def test_testtools_open_a_day_and_make_a_veteran_eligible(
     instances: Instances, browser: Browser, artifacts: Path
 ) -> None:
     production, staging = instances.production, instances.staging
-    # A known starting point whatever ran before: the seeded data set, wall time.
-    reset = staging.daylock("reset", "--yes")
-    assert reset.returncode == 0, reset.stderr[-3000:]
+    # Starts from the seeded data set on wall time (the session's seed, or the staging
+    # flow's closing reset); the calendar and the clock section check that below.
     assert_testtools_absent(production)
     before = production_fingerprint(production)
     assert before.discord_requests == [], "production's Discord was called before the run"
@@ -221,6 +220,21 @@ def test_testtools_open_a_day_and_make_a_veteran_eligible(
                 ).fetchall()
             }
         assert set(entrants) <= veterans, sorted(set(entrants) - veterans)
+
+        # (h) Back to wall time with the same page: the banner's clock notice goes.
+        staff.goto("/staff/testtools/")
+        clock = staff.locator("section.testtools-clock form")
+        clock.get_by_label("Action:").select_option("reset")
+        clock.get_by_role("button", name="Apply").click()
+        expect(staff.locator(".messages")).to_contain_text("back to wall time")
+        expect(staff.locator("section.testtools-clock")).to_contain_text("No clock is moved")
+        expect(staff.locator(".env-banner .clock-moved")).to_have_count(0)
+        assert_staging_banner(staff)
+        shot(staff, artifacts, "tt-12-staff-clock-back-to-wall-time")
+        page.goto(calendar)
+        assert_staging_banner(page)
+        expect(page.locator(".env-banner .clock-moved")).to_have_count(0)
+        assert calendar_states(page)[next_day] == "locked"
         staging.assert_running()
         production.assert_running()
     except BaseException:
@@ -230,9 +244,8 @@ def test_testtools_open_a_day_and_make_a_veteran_eligible(
         player_ctx.close()
         staff_ctx.close()
 
-    # Leave staging as seeded (wall time, no progress), and production as it was.
-    reset = staging.daylock("reset", "--yes")
-    assert reset.returncode == 0, reset.stderr[-3000:]
+    # Staging keeps the player's veteran progress and the closed draw (no reset here:
+    # the staging flow already checks `daylock reset` while serving).
     assert_testtools_absent(production)
     assert_production_untouched(before, production, staging)
     production.assert_running()
