@@ -81,9 +81,9 @@ def wrk(url: str, headers: dict[str, str], duration: str = DURATION) -> dict[str
     return parse_wrk(completed.stdout)
 
 
-def _prepare(env: dict[str, str]) -> str:
+def _prepare(env: dict[str, str]) -> dict[str, str]:
     """Migrate, seed (when the seed command exists) and the demo event; the player's
-    Cookie header (session and CSRF cookie)."""
+    cookies (session and CSRF)."""
     common.run_daylock("migrate", "--no-input", env=env)
     try:
         common.run_daylock("seed", "--users", "200", env=env)
@@ -92,7 +92,7 @@ def _prepare(env: dict[str, str]) -> str:
     common.run_daylock("demo_data", env=env)
     output = common.run_daylock("shell", "-c", LOGIN, env=env).stdout.strip().splitlines()[-1]
     session, csrf = output.split()
-    return f"{SESSION_COOKIE}={session}; {CSRF_COOKIE}={csrf}"
+    return {SESSION_COOKIE: session, CSRF_COOKIE: csrf}
 
 
 def run(runs: int = 5) -> list[dict[str, Any]]:
@@ -103,7 +103,8 @@ def run(runs: int = 5) -> list[dict[str, Any]]:
     with common.throwaway_database("http") as database_url, common.throwaway_redis() as redis_url:
         env = common.staging_environ(database_url, redis_url, f"http://127.0.0.1:{port}")
         env |= {"DJANGO_SETTINGS_MODULE": "http_settings", "PYTHONPATH": str(common.BENCH_DIR)}
-        cookie = {"Cookie": _prepare(env)}
+        cookies = _prepare(env)
+        cookie = {"Cookie": "; ".join(f"{name}={value}" for name, value in cookies.items())}
         with common.serve(env, port, workers=2, name="bench-http") as server:
             import requests
 
@@ -113,7 +114,9 @@ def run(runs: int = 5) -> list[dict[str, Any]]:
                     f"the day page is not a logged-in 200 ({page.status_code}); "
                     f"benchmarking it would measure something else:\n{page.text[:2000]}"
                 )
-            if CSRF_COOKIE in page.cookies:
+            # Django re-sends the CSRF cookie to renew it; a different value would mean
+            # ours was refused and every request mints a new secret.
+            if page.cookies.get(CSRF_COOKIE, cookies[CSRF_COOKIE]) != cookies[CSRF_COOKIE]:
                 raise RuntimeError("the server minted a new CSRF cookie: the bench's is not valid")
             plain = requests.get(server.url + PLAIN_PATH, timeout=10)
             if plain.status_code != 200 or len(plain.content) != 20:
