@@ -13,8 +13,10 @@ import time
 from argparse import ArgumentParser
 from typing import Any
 
+import psycopg
 from django.core.management.base import BaseCommand
-from django.db import connections
+from django.db import DatabaseError, connections
+from procrastinate.exceptions import ConnectorException
 
 from daylock import config
 from daylock.config import Config, Refusal
@@ -97,6 +99,10 @@ class Command(BaseCommand):
                 except asyncio.CancelledError:
                     if not stopped.is_set():
                         raise
+                except (ConnectorException, psycopg.Error, DatabaseError) as exc:
+                    # Lost the database mid-flight (e.g. a reset re-created it): the
+                    # caller reconnects after re-checking the stamp.
+                    self.stderr.write(f"daylock worker: database error: {type(exc).__name__}")
                 finally:
                     for sig in (signal.SIGINT, signal.SIGTERM):
                         loop.remove_signal_handler(sig)
