@@ -120,11 +120,12 @@ def _render_day(
     bound: dict[Tier, AnswerForm] | None = None,
     status: int = 200,
 ) -> HttpResponse:
+    signed_in = _player(request) is not None
     context = {
         "event": page.event,
         "day": page.day,
-        "signed_in": _player(request) is not None,
-        "login_url": None if _player(request) else _login_url(request),
+        "signed_in": signed_in,
+        "login_url": None if signed_in else _login_url(request),
         "body_html": render_markdown(page.day.body_markdown),
         "panels": [_panel(page, tier, (bound or {}).get(tier)) for tier in page.challenges],
         "feedback_rating": page.feedback_rating,
