@@ -17,6 +17,7 @@ from factory.django import DjangoModelFactory
 from daylock import clock
 from daylock.accounts.models import DiscordAccount, User
 from daylock.events.models import Challenge, Day, Event, Feedback, Progress, Tier
+from daylock.events.services import completion_refresh
 
 
 def answer_for(tier: Tier | str, number: int) -> str:
@@ -109,6 +110,8 @@ class ChallengeFactory(DjangoModelFactory[Challenge]):
 
 
 class ProgressFactory(DjangoModelFactory[Progress]):
+    """A solved challenge, with the completion table refreshed like every real writer."""
+
     class Meta:
         model = Progress
 
@@ -116,6 +119,12 @@ class ProgressFactory(DjangoModelFactory[Progress]):
     day = factory.SubFactory(DayFactory)
     tier = Tier.NORMAL
     solved_at = factory.LazyFunction(clock.now)
+
+    @classmethod
+    def _create(cls, model_class: type[Progress], *args: Any, **kwargs: Any) -> Progress:
+        progress = super()._create(model_class, *args, **kwargs)
+        completion_refresh(event=progress.day.event, user_ids=[progress.user_id])
+        return progress
 
 
 class FeedbackFactory(DjangoModelFactory[Feedback]):
@@ -130,9 +139,11 @@ class FeedbackFactory(DjangoModelFactory[Feedback]):
 
 
 def complete(user: User, event: Event, tier: Tier | str, *, days: int | None = None) -> None:
-    """Record ``user`` as having solved the first ``days`` days (default: all) at ``tier``."""
+    """Record ``user`` as having solved the first ``days`` days (default: all) at ``tier``,
+    and refresh the completion table as every real writer of progress does."""
     chosen = event.days.filter(number__lte=days if days is not None else event.day_count)
     now = clock.now()
     Progress.objects.bulk_create(
         [Progress(user=user, day=day, tier=Tier(tier), solved_at=now) for day in chosen]
     )
+    completion_refresh(event=event, user_ids=[user.pk])

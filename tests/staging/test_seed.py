@@ -17,6 +17,7 @@ from daylock.prizes.models import Draw, DrawStatus, DrawWinner, PrizeCode
 from daylock.prizes.selectors import draw_verify
 from daylock.staging import seed
 from daylock.staging.seed import SeedOptions, SeedRefused, seed_database
+from tests.events.completion_checks import assert_completions_true, stored_completions
 from tests.staging.conftest import ANCHOR
 
 pytestmark = pytest.mark.django_db
@@ -105,6 +106,9 @@ def test_every_completion_state_and_a_drawn_past_prize() -> None:
         if t is None and Progress.objects.filter(user=u, day__event=past).exists()
     ]  # fmt: skip
     assert partial, "some players are part-way through"
+    # The completion table the draws read was built from the seeded progress.
+    assert_completions_true()
+    assert {tier for _, tier in stored_completions(past)} == {"normal", "veteran"}
     assert Feedback.objects.filter(event=past, day=None).exists()
     assert Feedback.objects.filter(day__isnull=False).exists()
 
@@ -145,6 +149,7 @@ def test_seed_refuses_a_database_with_users_unless_add() -> None:
         for d in DiscordAccount.objects.values_list("discord_id", flat=True)
     )
     assert numbers == list(range(1, 9))
+    assert_completions_true()  # added players' completions too
     assert Event.objects.filter(slug=seed.PAST_SLUG).count() == 1
     assert not User.objects.filter(is_test_account=True).exclude(role=Role.PLAYER).exists()
 
@@ -202,6 +207,8 @@ def test_large_seed_rebuilds_every_constraint_and_index_it_dropped() -> None:
     assert User.objects.count() == seed.BULK_LOAD_USERS
     assert Progress.objects.count() > seed.BULK_LOAD_USERS
     assert _schema_rules() == before
+    assert_completions_true(per_user_limit=50)
+    assert len(stored_completions(Event.objects.get(slug=seed.PAST_SLUG))) > 1000
 
 
 def test_the_template_fingerprint_follows_options_day_and_code() -> None:

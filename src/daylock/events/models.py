@@ -160,6 +160,48 @@ class Progress(models.Model):
         return f"{self.user_id} solved {self.day_id} [{self.tier}]"
 
 
+class EventCompletion(models.Model):
+    """A completed tier of an event: every day up to ``day_count`` solved at ``tier``.
+
+    Denormalised from :class:`Progress` so that prize eligibility is an indexed join
+    instead of an aggregate over the event's whole progress table (a million users
+    solving seven days are seven million rows to group). Tiers are independent (see
+    :func:`daylock.events.selectors.completion_tier`): a user who solved every day at
+    both tiers has two rows. Only
+    :func:`daylock.events.services.completion_refresh` writes it, called by every path
+    that writes progress or changes which days count.
+    """
+
+    # No single-column indexes: the unique constraint leads with user, the
+    # (event, tier, user) index with event.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="completions",
+        db_index=False,
+    )
+    event = models.ForeignKey(
+        Event, on_delete=models.CASCADE, related_name="completions", db_index=False
+    )
+    tier = models.CharField(max_length=10, choices=Tier.choices)
+    #: When the last day needed was solved (the latest ``solved_at`` of those days).
+    completed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "event", "tier"], name="eventcompletion_unique"
+            ),
+        ]
+        indexes = [
+            # Eligibility reads one event's completers by tier, joined to users by id.
+            models.Index(fields=["event", "tier", "user"], name="eventcompletion_event_tier"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} completed {self.event_id} [{self.tier}]"
+
+
 class WrongAnswer(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="wrong_answers"

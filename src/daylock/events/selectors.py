@@ -28,6 +28,7 @@ from daylock.events.models import (
     DayUnlock,
     EligibilityOverride,
     Event,
+    EventCompletion,
     Feedback,
     Progress,
     Tier,
@@ -317,6 +318,11 @@ def completion_tier(*, user: User, event: Event) -> Tier | None:
     Tiers are independent challenges: a veteran completion does not need the normal
     answers, and mixing tiers across days (some days normal, others veteran) completes
     neither tier.
+
+    Computed from progress, the source of truth, not read from the
+    :class:`EventCompletion` cache that :func:`eligible_user_ids` joins: the tests
+    compare the two after every write path, so a writer that forgets
+    :func:`daylock.events.services.completion_refresh` shows up as a disagreement.
     """
     counts = solved_day_counts(user=user, event=event)
     if counts[Tier.VETERAN] >= event.day_count:
@@ -347,47 +353,33 @@ def eligible_user_ids(
     (a day's or the event's). Where the policy has ``test_utilities``, an
     :class:`EligibilityOverride` replaces all of these rules for its user: ``eligible``
     true forces them in, false forces them out. Production ignores override rows.
+    Where overrides are honoured the result is a compound query (``… UNION ALL …``):
+    iterate it, count it or use it in ``pk__in``, but do not filter or reorder it.
 
-    Completion is one grouped subquery over the event's progress
-    (``GROUP BY user HAVING COUNT(*) FILTER (WHERE tier = …) = day_count``).
+    Completion is read from :class:`EventCompletion` (kept true by every writer of
+    progress, see :func:`daylock.events.services.completion_refresh`): an indexed
+    semi-join, not an aggregate over the event's whole progress table.
+    :func:`eligibility_for` computes completion from progress itself, and the tests
+    check both agree.
     """
-    tier = Tier(min_tier)
-    n = event.day_count
-    # COUNT(*) per tier equals the number of distinct days solved at that tier because
-    # (user, day, tier) is unique; plain counts let PostgreSQL hash-aggregate instead
-    # of sorting a million rows for COUNT(DISTINCT).
-    progress = _event_progress(event)
-    if tier is Tier.VETERAN:
-        completed = (
-            progress.filter(tier=Tier.VETERAN)
-            .values("user_id")
-            .annotate(veteran=Count("pk"))
-            .filter(veteran=n)
-        )
-    else:
-        completed = (
-            progress.values("user_id")
-            .annotate(
-                normal=Count("pk", filter=Q(tier=Tier.NORMAL)),
-                veteran=Count("pk", filter=Q(tier=Tier.VETERAN)),
-            )
-            .filter(Q(normal=n) | Q(veteran=n))
-        )
+    tiers = [Tier.VETERAN] if Tier(min_tier) is Tier.VETERAN else [Tier.NORMAL, Tier.VETERAN]
+    completed = EventCompletion.objects.filter(event=event, tier__in=tiers).values("user_id")
     in_guild = DiscordAccount.objects.filter(user=OuterRef("pk"), in_guild=True)
-    rules = Q(is_active=True, is_banned=False, pk__in=completed.values("user_id")) & Q(
-        Exists(in_guild)
-    )
+    rules = Q(is_active=True, is_banned=False, pk__in=completed) & Q(Exists(in_guild))
     if feedback_required:
         rules &= Q(Exists(Feedback.objects.filter(user=OuterRef("pk"), event=event)))
-    if config.policy().test_utilities:
-        # (rules AND NOT forced out) OR forced in — written as IN (… UNION …): a plain
-        # OR of subqueries keeps PostgreSQL from planning them as semi-joins.
-        overrides = EligibilityOverride.objects.filter(event=event)
-        forced_out = Q(Exists(overrides.filter(user=OuterRef("pk"), eligible=False)))
-        by_rules = User.objects.filter(rules & ~forced_out).values("pk")
-        forced_in = overrides.filter(eligible=True).values("user_id")
-        rules = Q(pk__in=by_rules.union(forced_in))
-    return User.objects.filter(rules).order_by("id").values_list("id", flat=True)
+    by_rules = User.objects.filter(rules)
+    if not config.policy().test_utilities:
+        return by_rules.order_by("id").values_list("id", flat=True)
+    # An override replaces the rules for its user: the rules decide for users without
+    # one, and the forced-in are added. The two sets are disjoint, so UNION ALL (no
+    # million-id deduplication) at the top level, where PostgreSQL plans each side with
+    # joins whatever work_mem is. (A plain OR of the subqueries is planned as per-row
+    # subplans; ``id IN (… UNION …)`` dedupes, joins users again and sorts.)
+    overrides = EligibilityOverride.objects.filter(event=event)
+    without_override = by_rules.filter(~Exists(overrides.filter(user=OuterRef("pk"))))
+    forced_in = overrides.filter(eligible=True).values_list("user_id", flat=True)
+    return without_override.values_list("id", flat=True).union(forced_in, all=True).order_by("id")
 
 
 def eligibility_for(

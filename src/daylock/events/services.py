@@ -1,13 +1,16 @@
-"""Writes: answering a challenge and leaving feedback. Views call these; nothing else
-writes progress, wrong answers or feedback."""
+"""Writes: answering a challenge, leaving feedback, and keeping the completion table
+(:class:`EventCompletion`) true. Views call these; nothing else writes progress, wrong
+answers or feedback in normal operation (the admin, the test utilities, the seed and
+the demo data do, and each calls :func:`completion_refresh` afterwards)."""
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 
 from daylock import clock
 from daylock.accounts.models import User
@@ -20,6 +23,7 @@ from daylock.events.models import (
     Challenge,
     Day,
     Event,
+    EventCompletion,
     Feedback,
     Progress,
     Tier,
@@ -91,10 +95,119 @@ def answer_submit(*, user: User, day: Day, tier: Tier, answer: str) -> SubmitRes
                 created_at=now,
             )
             return SubmitResult(Outcome.WRONG, tier)
+        progress_writers_lock(user_ids=[user.pk])
         _, created = Progress.objects.get_or_create(
             user=user, day=day, tier=tier, defaults={"solved_at": now}
         )
+        if created:
+            _completion_record(user_id=user.pk, event_id=day.event_id, tier=tier)
     return SubmitResult(Outcome.CORRECT if created else Outcome.ALREADY_SOLVED, tier)
+
+
+# --- the completion table ------------------------------------------------------------------
+
+_T = {
+    "completion": EventCompletion._meta.db_table,
+    "progress": Progress._meta.db_table,
+    "day": Day._meta.db_table,
+    "event": Event._meta.db_table,
+}
+
+#: (user, tier) pairs of one event that hold now, with the instant each was completed:
+#: every day up to ``day_count`` solved at that tier. ``COUNT(*)`` counts distinct days
+#: because progress is unique per (user, day, tier) and day numbers per event. The
+#: event's ``day_count`` is read from the database, never from a possibly stale object.
+#: ``{users}`` / ``{tier}`` narrow it (an ``IN`` list / one tier) or are empty.
+_HOLDING_SQL = (
+    "SELECT p.user_id, d.event_id, p.tier, MAX(p.solved_at) "
+    "FROM {progress} p JOIN {day} d ON d.id = p.day_id JOIN {event} e ON e.id = d.event_id "
+    "WHERE d.event_id = %s AND d.number <= e.day_count{users}{tier} "
+    "GROUP BY p.user_id, d.event_id, p.tier HAVING COUNT(*) = MAX(e.day_count)"
+)
+#: Rows of the event (of some users) that no longer hold. Row-value ``NOT IN`` (no
+#: NULLs on either side) is one hashed subplan in PostgreSQL, not a probe per row.
+_DELETE_SQL = (
+    "DELETE FROM {completion} WHERE event_id = %s{plain_users} "
+    "AND (user_id, tier) NOT IN (SELECT h.user_id, h.tier FROM ({holding}) h)"
+)
+#: Rows that hold now: added, or their ``completed_at`` corrected (a solve time edited
+#: in the admin). ``WHERE`` in the SELECT is there, as SQLite's upsert needs it.
+_UPSERT_SQL = (
+    "INSERT INTO {completion} (user_id, event_id, tier, completed_at) {holding} "
+    "ON CONFLICT (user_id, event_id, tier) DO UPDATE SET completed_at = excluded.completed_at "
+    "WHERE {completion}.completed_at <> excluded.completed_at"
+)
+#: Few enough placeholders per statement for every SQLite build.
+_USER_BATCH = 500
+
+
+def _holding(*, users: int, tier: bool) -> str:
+    marks = ", ".join(["%s"] * users)
+    return _HOLDING_SQL.format(
+        users=f" AND p.user_id IN ({marks})" if users else "",
+        tier=" AND p.tier = %s" if tier else "",
+        **_T,
+    )
+
+
+def progress_writers_lock(*, user_ids: Iterable[int]) -> None:
+    """Lock these users' rows until the transaction ends, in id order (no deadlocks).
+
+    Whoever writes progress and then decides completion from a count must hold this
+    first: two requests solving a user's last two days at once would otherwise each
+    count the other's row as missing (neither committed yet) and neither would record
+    the completion. ``FOR NO KEY UPDATE`` does not block the foreign-key checks of
+    rows referencing the user; on SQLite (one writer at a time) it is a no-op.
+    """
+    ids = sorted(set(user_ids))
+    if ids:
+        list(
+            User.objects.select_for_update(no_key=True)
+            .filter(pk__in=ids)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+
+
+def _completion_record(*, user_id: int, event_id: int, tier: Tier) -> None:
+    """After ``user_id`` newly solved a day at ``tier``: add the completion if that was
+    the last day missing. One indexed query over this user's progress; a new solve never
+    takes a completion away, so nothing is deleted."""
+    sql = _UPSERT_SQL.format(holding=_holding(users=1, tier=True), **_T)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [event_id, user_id, Tier(tier).value])
+
+
+def completion_refresh(*, event: Event, user_ids: Iterable[int] | None = None) -> None:
+    """Make :class:`EventCompletion` of ``event`` true again for these users (default:
+    every user), after progress was written or deleted, days changed or ``day_count``
+    changed: completions that no longer hold are deleted, new ones added.
+
+    Set-based SQL (PostgreSQL and SQLite): a whole event is two statements whatever its
+    size, so the seed calls it once per event after its bulk load. Users' rows are
+    locked first (see :func:`progress_writers_lock`) when ``user_ids`` is given.
+    """
+    with transaction.atomic():
+        if user_ids is None:
+            batches: list[list[int]] = [[]]
+        else:
+            ids = sorted(set(user_ids))
+            if not ids:
+                return
+            progress_writers_lock(user_ids=ids)
+            batches = [ids[i : i + _USER_BATCH] for i in range(0, len(ids), _USER_BATCH)]
+        with connection.cursor() as cursor:
+            for batch in batches:
+                holding = _holding(users=len(batch), tier=False)
+                plain = ", ".join(["%s"] * len(batch))
+                delete = _DELETE_SQL.format(
+                    plain_users=f" AND user_id IN ({plain})" if batch else "",
+                    holding=holding,
+                    **_T,
+                )
+                cursor.execute(delete, [event.pk, *batch, event.pk, *batch])
+                upsert = _UPSERT_SQL.format(holding=holding, **_T)
+                cursor.execute(upsert, [event.pk, *batch])
 
 
 def feedback_save(
@@ -213,6 +326,8 @@ def demo_event_ensure() -> str:
                 )
             if number == 4:
                 DayUnlock.objects.get_or_create(day=day, user=None)
+        # Kept progress may complete (or no longer complete) a changed event.
+        completion_refresh(event=event)
     verb = "created" if created else "refreshed"
     return (
         f"demo event {verb}: /events/{DEMO_SLUG}/ ({len(DEMO_DAYS)} days from "

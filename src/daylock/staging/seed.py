@@ -490,6 +490,7 @@ def seed_database(
     ``add``: then the users are added as players to the seeded events (created if
     missing), numbered after the existing test users."""
     from daylock.events.models import Event
+    from daylock.events.services import completion_refresh
 
     anchor = default_anchor() if anchor is None else anchor
     existing = User.objects.count()
@@ -533,6 +534,11 @@ def seed_database(
                 result=result,
             )
             bar.stage("constraints + indexes")
+        # The completion table (what prize eligibility joins): one set-based INSERT …
+        # SELECT … GROUP BY per event over the loaded progress, before the draws.
+        bar.stage("completions")
+        for event in events.values():
+            completion_refresh(event=event)
         # After the constraints are back: the draws query the fresh rows.
         bar.stage("prizes")
         _seed_prizes(rng=rng, events=events, result=result)

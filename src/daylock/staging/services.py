@@ -20,6 +20,7 @@ from daylock import clock, config
 from daylock.accounts.models import User
 from daylock.core.models import AuditLog, ClockOverride
 from daylock.events.models import DayUnlock, EligibilityOverride, Event, Progress, Tier
+from daylock.events.services import completion_refresh, progress_writers_lock
 from daylock.staging import guards
 from daylock.staging.parsing import format_offset
 
@@ -117,12 +118,15 @@ def user_mark_completed(*, actor: Actor, user: User, event: Event, tier: Tier) -
         )
     at = clock.now(user_id=user.pk)
     with transaction.atomic():
+        # Locked before writing progress, in the same order as answering does.
+        progress_writers_lock(user_ids=[user.pk])
         before = Progress.objects.filter(user=user, day__event=event, tier=tier).count()
         Progress.objects.bulk_create(
             [Progress(user=user, day=day, tier=tier, solved_at=at) for day in days],
             ignore_conflicts=True,
         )
         after = Progress.objects.filter(user=user, day__event=event, tier=tier).count()
+        completion_refresh(event=event, user_ids=[user.pk])
         audit(
             actor=actor,
             action="testtools.complete",
