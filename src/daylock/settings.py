@@ -76,8 +76,6 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "daylock.core.context_processors.environment",
             ],
-            # {% url %} with a per-process memo of reversed URLs (same syntax).
-            "builtins": ["daylock.core.urlmemo"],
         },
     }
 ]
