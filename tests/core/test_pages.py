@@ -73,3 +73,13 @@ def test_flush_keeps_the_environment_stamp() -> None:
     stamp, _ = read_database_stamp()
     assert stamp is not None
     assert stamp.environment == "staging"
+
+
+@pytest.mark.django_db
+def test_error_pages_carry_the_environment_banner(client: Client) -> None:
+    response = client.get("/no/such/page/")
+    assert response.status_code == 404
+    body = response.content.decode()
+    assert 'class="env-banner"' in body
+    assert "STAGING" in body
+    assert "/no/such/page/" in body

@@ -259,3 +259,21 @@ def test_staff_run_in_production_needs_the_confirmation_box(event, staff: Client
 
 def client_record(client: Client, draw_id: int) -> dict:
     return client.get(f"/prizes/draws/{draw_id}/record.json").json()
+
+
+@pytest.mark.django_db
+def test_my_prizes_shows_eligibility_for_prizes_still_open(event, client: Client) -> None:
+    from daylock.events.models import Tier
+
+    make_prize(event, name="Veteran cape", min_tier=Tier.VETERAN)
+    [normal_player] = make_entrants(event, 1, Tier.NORMAL)
+    [veteran_player] = make_entrants(event, 1, Tier.VETERAN)
+    client.force_login(normal_player)
+    html = client.get("/prizes/mine/").content.decode()
+    assert "Veteran cape" in html
+    assert 'data-eligible="false"' in html
+    assert "every day must be solved at veteran tier" in html
+    client.force_login(veteran_player)
+    html = client.get("/prizes/mine/").content.decode()
+    assert 'data-eligible="true"' in html
+    assert "you are in the draw" in html

@@ -234,3 +234,33 @@ def my_prizes(*, user: User) -> list[MyPrize]:
                 shown = winner.code.code
         result.append(MyPrize(winner, shown))
     return result
+
+
+@dataclass(frozen=True)
+class OpenPrize:
+    prize: Prize
+    eligible: bool
+    reason: str
+
+
+def open_prizes_for(*, user: User) -> list[OpenPrize]:
+    """Prizes of published events whose entries are still open, with whether this user
+    would enter if entries closed now, and why (the same rules as the draw)."""
+    from daylock.events.models import Tier
+    from daylock.events.selectors import eligibility_for
+
+    prizes = (
+        Prize.objects.filter(event__published=True, draw__status=DrawStatus.OPEN)
+        .select_related("event")
+        .order_by("event__starts_on", "id")
+    )
+    result = []
+    for prize in prizes:
+        eligible, reason = eligibility_for(
+            user=user,
+            event=prize.event,
+            min_tier=Tier(prize.min_tier),
+            feedback_required=prize.feedback_required,
+        )
+        result.append(OpenPrize(prize, eligible, reason))
+    return result

@@ -138,7 +138,10 @@ def my_prizes(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "prizes/mine.html",
-        {"prizes": selectors.my_prizes(user=_actor(request))},
+        {
+            "prizes": selectors.my_prizes(user=_actor(request)),
+            "open_prizes": selectors.open_prizes_for(user=_actor(request)),
+        },
     )
 
 

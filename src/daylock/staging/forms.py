@@ -90,5 +90,5 @@ class EligibilityForm(forms.Form):
             data.get("verdict") in {"eligible", "ineligible"}
             and not (data.get("reason") or "").strip()
         ):
-            raise forms.ValidationError("give a reason (shown on the profile and in the audit log)")
+            raise forms.ValidationError("give a reason (shown on My prizes and in the audit log)")
         return data
