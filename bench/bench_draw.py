@@ -141,7 +141,7 @@ def _build(entrants: int) -> tuple[Any, Any]:
     from django.db import connection, transaction
 
     from daylock.events.models import Day, Event
-    from daylock.events.services import completion_refresh
+    from daylock.events.services import completions_add_missing
 
     with transaction.atomic(), connection.cursor() as cur:
         events = []
@@ -175,8 +175,8 @@ def _build(entrants: int) -> tuple[Any, Any]:
             "SELECT id, %s, 'normal', now() FROM accounts_user",
             [day.pk],
         )
-        # The completion table, as the seed builds it: one set-based refresh per event.
-        completion_refresh(event=events[0])
+        # The completion table, as the seed builds it (one INSERT … SELECT … GROUP BY).
+        completions_add_missing()
         cur.execute(
             "INSERT INTO events_eligibilityoverride (user_id, event_id, eligible, reason, "
             "created_at) SELECT id, %s, true, 'bench', now() FROM accounts_user "

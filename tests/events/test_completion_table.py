@@ -132,6 +132,24 @@ def test_refresh_deletes_what_no_longer_holds_and_adds_what_does() -> None:
     assert_completions_true()
 
 
+def test_adding_missing_completions_of_every_event_at_once() -> None:
+    """The seed's bulk path: only adds, never duplicates, covers every event."""
+    first, second = EventFactory(day_count=2), EventFactory(day_count=1)
+    a, b = UserFactory(), UserFactory()
+    complete(a, first, Tier.NORMAL)  # already in the table
+    now = first.created_at
+    Progress.objects.bulk_create(
+        [Progress(user=b, day=day, tier=Tier.VETERAN, solved_at=now) for day in first.days.all()]
+        + [Progress(user=a, day=second.days.get(), tier=Tier.NORMAL, solved_at=now)]
+        + [Progress(user=b, day=first.days.get(number=1), tier=Tier.NORMAL, solved_at=now)]
+    )
+    assert services.completions_add_missing() == 2
+    assert services.completions_add_missing() == 0
+    assert stored_completions(first).keys() == {(a.pk, "normal"), (b.pk, "veteran")}
+    assert stored_completions(second).keys() == {(a.pk, "normal")}
+    assert_completions_true()
+
+
 def test_refresh_of_many_users_runs_in_batches() -> None:
     event = EventFactory(day_count=1)
     users = [UserFactory() for _ in range(3)]

@@ -137,6 +137,18 @@ _UPSERT_SQL = (
     "ON CONFLICT (user_id, event_id, tier) DO UPDATE SET completed_at = excluded.completed_at "
     "WHERE {completion}.completed_at <> excluded.completed_at"
 )
+#: Every completion of every event that holds and is not in the table yet (no
+#: ``ON CONFLICT``: it runs while a bulk load has the unique constraint dropped).
+_ADD_MISSING_SQL = (
+    "INSERT INTO {completion} (user_id, event_id, tier, completed_at) "
+    "SELECT h.user_id, h.event_id, h.tier, h.completed_at FROM ("
+    "SELECT p.user_id, d.event_id, p.tier, MAX(p.solved_at) AS completed_at "
+    "FROM {progress} p JOIN {day} d ON d.id = p.day_id JOIN {event} e ON e.id = d.event_id "
+    "WHERE d.number <= e.day_count GROUP BY p.user_id, d.event_id, p.tier "
+    "HAVING COUNT(*) = MAX(e.day_count)) h "
+    "WHERE NOT EXISTS (SELECT 1 FROM {completion} c WHERE c.user_id = h.user_id "
+    "AND c.event_id = h.event_id AND c.tier = h.tier)"
+)
 #: Few enough placeholders per statement for every SQLite build.
 _USER_BATCH = 500
 
@@ -176,6 +188,21 @@ def _completion_record(*, user_id: int, event_id: int, tier: Tier) -> None:
     sql = _UPSERT_SQL.format(holding=_holding(users=1, tier=True), **_T)
     with connection.cursor() as cursor:
         cursor.execute(sql, [event_id, user_id, Tier(tier).value])
+
+
+def completions_add_missing() -> int:
+    """Add every completion that holds and is missing, of every event, in ONE
+    ``INSERT … SELECT … GROUP BY`` over the whole progress table; returns how many.
+
+    The seed's bulk path, right after it loaded progress: one pass over a million rows
+    instead of one per event, and no ``ON CONFLICT``, so it runs while the bulk load
+    has the table's constraints and indexes dropped (rebuilt once afterwards). It only
+    adds: after progress was deleted or days changed, use :func:`completion_refresh`.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_ADD_MISSING_SQL.format(**_T))
+        added: int = cursor.rowcount
+    return max(added, 0)
 
 
 def completion_refresh(*, event: Event, user_ids: Iterable[int] | None = None) -> None:

@@ -460,11 +460,11 @@ BULK_LOAD_USERS = 5000
 
 
 def _bulk_load(users: int) -> contextlib.AbstractContextManager[None]:
-    from daylock.events.models import Feedback, Progress
+    from daylock.events.models import EventCompletion, Feedback, Progress
 
     if users < BULK_LOAD_USERS:
         return contextlib.nullcontext()
-    return constraints_rebuilt_after([User, DiscordAccount, Progress, Feedback])
+    return constraints_rebuilt_after([User, DiscordAccount, Progress, Feedback, EventCompletion])
 
 
 def next_user_number() -> int:
@@ -490,7 +490,7 @@ def seed_database(
     ``add``: then the users are added as players to the seeded events (created if
     missing), numbered after the existing test users."""
     from daylock.events.models import Event
-    from daylock.events.services import completion_refresh
+    from daylock.events.services import completions_add_missing
 
     anchor = default_anchor() if anchor is None else anchor
     existing = User.objects.count()
@@ -533,12 +533,11 @@ def seed_database(
                 bar=bar,
                 result=result,
             )
+            # The completion table prize eligibility joins: one INSERT … SELECT …
+            # GROUP BY over all the progress (seeding only adds progress).
+            bar.stage("completions")
+            completions_add_missing()
             bar.stage("constraints + indexes")
-        # The completion table (what prize eligibility joins): one set-based INSERT …
-        # SELECT … GROUP BY per event over the loaded progress, before the draws.
-        bar.stage("completions")
-        for event in events.values():
-            completion_refresh(event=event)
         # After the constraints are back: the draws query the fresh rows.
         bar.stage("prizes")
         _seed_prizes(rng=rng, events=events, result=result)
