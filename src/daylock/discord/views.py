@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
-from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from daylock import config
+from daylock.accounts import permissions
 from daylock.discord import selectors, services
 from daylock.discord.models import OutboxStatus
 
@@ -21,27 +18,7 @@ View = Callable[..., HttpResponse]
 PAGE_SIZE = 200
 
 
-def is_staff_user(user: Any) -> bool:
-    """Django staff, or a Daylock moderator/admin."""
-    return bool(
-        user.is_authenticated
-        and not getattr(user, "is_banned", False)
-        and (user.is_staff or getattr(user, "is_moderator", False))
-    )
-
-
-def staff_required(view: View) -> View:
-    """Anonymous: to the login page. Logged in but not staff: 403."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        if not is_staff_user(request.user):
-            raise PermissionDenied("the outbox is for staff only")
-        return view(request, *args, **kwargs)
-
-    return wrapper
+staff_required = permissions.staff_required("the outbox")
 
 
 @staff_required

@@ -6,13 +6,9 @@ Views are thin: they parse the request, call a selector or a service, and render
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
-from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
 from django.http import (
     Http404,
     HttpRequest,
@@ -26,6 +22,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from daylock import config
+from daylock.accounts import permissions
 from daylock.accounts.models import User
 from daylock.events.models import Event
 from daylock.prizes import selectors, services
@@ -42,27 +39,7 @@ from daylock.prizes.models import (
 View = Callable[..., HttpResponse]
 
 
-def is_staff_user(user: Any) -> bool:
-    """Django staff, or a Daylock moderator/admin; never a banned account."""
-    return bool(
-        user.is_authenticated
-        and not getattr(user, "is_banned", False)
-        and (user.is_staff or getattr(user, "is_moderator", False))
-    )
-
-
-def staff_required(view: View) -> View:
-    """Anonymous: to the login page. Logged in but not staff: 403."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        if not is_staff_user(request.user):
-            raise PermissionDenied("prize administration is for staff only")
-        return view(request, *args, **kwargs)
-
-    return wrapper
+staff_required = permissions.staff_required("prize administration")
 
 
 def _draw_or_404(draw_id: int) -> Draw:

@@ -16,13 +16,6 @@ from daylock.events.models import DayUnlock, EligibilityOverride, Event
 from daylock.staging.services import TestToolError
 
 
-def is_staff(user: object) -> bool:
-    """Staff = Django staff, or the moderator/admin role (superusers included)."""
-    if not getattr(user, "is_authenticated", False):
-        return False
-    return bool(getattr(user, "is_staff", False) or getattr(user, "is_moderator", False))
-
-
 def user_get(*, username: str) -> User:
     try:
         return User.objects.get(username=username.strip())

@@ -4,12 +4,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
-from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
 from django.forms import Form
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -17,6 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from daylock import clock
+from daylock.accounts import permissions
 from daylock.staging import selectors, services
 from daylock.staging.forms import ClockForm, CompleteForm, EligibilityForm, UnlockDayForm
 from daylock.staging.parsing import format_offset
@@ -25,18 +22,7 @@ from daylock.staging.services import Actor, TestToolError
 View = Callable[..., HttpResponse]
 
 
-def staff_required(view: View) -> View:
-    """Anonymous: to the login page. Logged in but not staff: 403."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        if not selectors.is_staff(request.user):
-            raise PermissionDenied("the test utilities are for staff only")
-        return view(request, *args, **kwargs)
-
-    return wrapper
+staff_required = permissions.staff_required("the test utilities")
 
 
 def _forms(data: dict[str, Form] | None = None) -> dict[str, Form]:
