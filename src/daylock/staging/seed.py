@@ -308,9 +308,9 @@ def _create_event(spec: EventSpec, rng: random.Random, result: SeedResult) -> An
         day = Day.objects.create(
             event=event,
             number=k,
-            title=f"Day {k}: {rng.choice(ADJECTIVES)} {rng.choice(ANIMALS)}",
+            title=f"{rng.choice(ADJECTIVES)} {rng.choice(ANIMALS)}",
             body_markdown=(
-                f"## Day {k}\n\nSeeded content for *{spec.name}*.\n\n"
+                f"Seeded content for *{spec.name}*.\n\n"
                 "- The **normal** challenge is arithmetic.\n"
                 "- The **veteran** challenge is a little more arithmetic.\n"
             ),
