@@ -85,6 +85,13 @@ class EnvironmentPolicy:
     allowed_delivery_modes: frozenset[DeliveryMode]
     default_delivery_mode: DeliveryMode
     simulated_prizes: bool
+    #: Running a draw releases real prizes: ask for explicit confirmation.
+    draws_need_confirmation: bool
+    #: Staff may read captured/blocked messages in full (a mail catcher); in production
+    #: real members' DMs are not for browsing, the pages show a preview.
+    outbox_full_content: bool
+    #: Also answer on localhost/127.0.0.1/testserver besides PUBLIC_URL's host.
+    allows_local_hosts: bool
     seed_and_reset: bool
     embedded_emulator: bool
     banner: str | None
@@ -114,6 +121,9 @@ POLICIES: Mapping[Environment, EnvironmentPolicy] = {
         allowed_delivery_modes=frozenset({DeliveryMode.LIVE}),
         default_delivery_mode=DeliveryMode.LIVE,
         simulated_prizes=False,
+        draws_need_confirmation=True,
+        outbox_full_content=False,
+        allows_local_hosts=False,
         seed_and_reset=False,
         embedded_emulator=False,
         banner=None,
@@ -137,6 +147,9 @@ POLICIES: Mapping[Environment, EnvironmentPolicy] = {
         allowed_delivery_modes=frozenset({DeliveryMode.ALLOWLIST, DeliveryMode.CAPTURE}),
         default_delivery_mode=DeliveryMode.CAPTURE,
         simulated_prizes=True,
+        draws_need_confirmation=False,
+        outbox_full_content=True,
+        allows_local_hosts=True,
         seed_and_reset=True,
         embedded_emulator=False,
         banner="STAGING",
@@ -160,6 +173,9 @@ POLICIES: Mapping[Environment, EnvironmentPolicy] = {
         allowed_delivery_modes=frozenset({DeliveryMode.CAPTURE}),
         default_delivery_mode=DeliveryMode.CAPTURE,
         simulated_prizes=True,
+        draws_need_confirmation=False,
+        outbox_full_content=True,
+        allows_local_hosts=True,
         seed_and_reset=True,
         embedded_emulator=True,
         banner="DEVELOPMENT",

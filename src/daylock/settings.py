@@ -26,7 +26,7 @@ SECRET_KEY = DAYLOCK.secret_key
 DEBUG = DAYLOCK.debug
 _public = urlsplit(DAYLOCK.public_url)
 ALLOWED_HOSTS = [_public.hostname or "localhost"]
-if not _policy.is_production:
+if _policy.allows_local_hosts:
     ALLOWED_HOSTS += ["127.0.0.1", "localhost", "testserver"]
 CSRF_TRUSTED_ORIGINS = [DAYLOCK.public_url]
 

@@ -37,4 +37,4 @@ def outbox_content_visible(message: OutboxMessage) -> bool:
 
     In production real members' DMs are not for browsing: the pages show a preview.
     """
-    return not config.policy().is_production
+    return config.policy().outbox_full_content

@@ -318,7 +318,7 @@ def draw_run(*, prize: Prize, actor: User | None, confirm: bool) -> Draw:
     undone). A drawn draw is never run again, in any environment.
     """
     cfg = config.current()
-    if cfg.policy.is_production and not confirm:
+    if cfg.policy.draws_need_confirmation and not confirm:
         raise ConfirmationRequired(
             f"running the draw of prize {prize.pk} ({prize.name}) releases real prizes and "
             "cannot be undone; confirm explicitly"

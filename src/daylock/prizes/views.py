@@ -141,7 +141,6 @@ def staff_event(request: HttpRequest, slug: str) -> HttpResponse:
         {
             "event": event,
             "prizes": selectors.prizes_for_event(event=event),
-            "production": config.policy().is_production,
         },
     )
 
@@ -160,7 +159,7 @@ def staff_prize(request: HttpRequest, prize_id: int) -> HttpResponse:
             "winners": winners,
             "codes": selectors.code_inventory(prize=prize),
             "reroll_statuses": [(s.value, s.label) for s in REROLL_STATUSES],
-            "production": config.policy().is_production,
+            "needs_confirmation": config.policy().draws_need_confirmation,
             "is_manual": prize.fulfilment == Fulfilment.MANUAL,
             "won": WinnerStatus.WON,
         },

@@ -76,7 +76,7 @@ class Command(BaseCommand):
     def _run(self, prize_id: int, *, yes: bool) -> None:
         prize = self._prize(prize_id)
         confirmed = yes
-        if config.policy().is_production and not yes:
+        if config.policy().draws_need_confirmation and not yes:
             if not sys.stdin.isatty():
                 raise CommandError(
                     f"refusing to run the draw of prize {prize.pk} in production without "
