@@ -11,10 +11,9 @@ from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
 
-from daylock import config
 from daylock.accounts import services
 from daylock.accounts.models import DiscordAccount, User
-from daylock.core.models import AuditLog
+from daylock.core.services import audit_record
 
 #: Fields whose change through the admin is audited.
 _AUDITED = ("role", "is_banned", "is_staff", "is_superuser", "is_active")
@@ -93,9 +92,8 @@ class UserAdmin(DjangoUserAdmin[User]):
         }
         if changed:
             actor = request.user if isinstance(request.user, User) else None
-            AuditLog.objects.create(
-                environment=config.current().app_env.value,
-                actor=actor,
+            audit_record(
+                actor_id=actor.pk if actor is not None else None,
                 actor_label=actor.get_username() if actor is not None else "",
                 action="accounts.admin_change" if change else "accounts.admin_create",
                 target=f"user {obj.get_username()}",

@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 
 from daylock import config
 from daylock.accounts.models import DiscordAccount, Role, User
-from daylock.core.models import AuditLog
+from daylock.core.services import audit_record
 
 
 class LoginRefused(Exception):
@@ -105,9 +105,7 @@ def _upsert(*, discord_id: str, profile: Mapping[str, Any], member: Mapping[str,
         account.guild_role_ids = role_ids
         account.save()
         if previous_role is not None and previous_role != role:
-            AuditLog.objects.create(
-                environment=config.current().app_env.value,
-                actor=None,
+            audit_record(
                 actor_label="discord",
                 action="accounts.role_synced",
                 target=f"user {user.get_username()}",
@@ -139,9 +137,8 @@ def user_set_banned(*, actor: User | None, user: User, banned: bool, reason: str
             return user
         user.is_banned = banned
         user.save(update_fields=["is_banned"])
-        AuditLog.objects.create(
-            environment=config.current().app_env.value,
-            actor=actor,
+        audit_record(
+            actor_id=actor.pk if actor is not None else None,
             actor_label=actor.get_username() if actor is not None else "cli",
             action="accounts.ban" if banned else "accounts.unban",
             target=f"user {user.get_username()}",

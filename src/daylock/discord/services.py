@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from daylock import config
-from daylock.core.models import AuditLog
+from daylock.core.services import audit_record
 from daylock.discord import delivery
 from daylock.discord.client import NONCE_MAX_LENGTH
 from daylock.discord.models import OutboxKind, OutboxMessage, OutboxStatus
@@ -204,8 +204,7 @@ def outbox_retry(
         locked.attempts = 0
         locked.delivery_note = f"retried by {actor_label} after {previous_attempts} attempts"
         locked.save()
-        AuditLog.objects.create(
-            environment=config.current().app_env.value,
+        audit_record(
             actor_id=actor_id,
             actor_label=actor_label,
             action="outbox.retry",

@@ -25,7 +25,7 @@ from django.db.models import Max, QuerySet
 
 from daylock import clock, config
 from daylock.accounts.models import DiscordAccount, User
-from daylock.core.models import AuditLog
+from daylock.core.services import audit_record
 from daylock.discord.services import outbox_enqueue
 from daylock.events.models import Event, Tier
 from daylock.events.selectors import eligible_user_ids
@@ -67,9 +67,8 @@ class ConfirmationRequired(DrawError):
 
 
 def _audit(*, actor: User | None, action: str, target: str, details: dict[str, Any]) -> None:
-    AuditLog.objects.create(
-        environment=config.current().app_env.value,
-        actor=actor,
+    audit_record(
+        actor_id=actor.pk if actor is not None else None,
         actor_label=actor.get_username() if actor is not None else "cli",
         action=action,
         target=target,

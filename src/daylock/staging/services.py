@@ -16,9 +16,10 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from daylock import clock, config
+from daylock import clock
 from daylock.accounts.models import User
 from daylock.core.models import AuditLog, ClockOverride
+from daylock.core.services import audit_record
 from daylock.events.models import DayUnlock, EligibilityOverride, Event, Progress, Tier
 from daylock.events.services import completion_refresh, progress_writers_lock
 from daylock.staging import guards
@@ -54,9 +55,8 @@ def _require() -> None:
 
 
 def audit(*, actor: Actor, action: str, target: str, details: dict[str, Any]) -> AuditLog:
-    return AuditLog.objects.create(
-        environment=config.current().app_env.value,
-        actor=actor.user,
+    return audit_record(
+        actor_id=actor.user.pk if actor.user is not None else None,
         actor_label=actor.label,
         action=action,
         target=target,
