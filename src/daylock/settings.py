@@ -89,6 +89,8 @@ else:
     # Test databases are always named daylock_test…, never the configured database.
     _db["TEST"] = {"NAME": _name if _name.startswith("daylock_test") else f"daylock_test_{_name}"}
     _db.setdefault("OPTIONS", {})["application_name"] = f"daylock-{_env}"
+    # Django's backend with a health check that needs no round trip (see its docstring).
+    _db["ENGINE"] = "daylock.core.postgresql"
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

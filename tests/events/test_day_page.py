@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.conf import settings
@@ -164,28 +165,37 @@ def count_queries(client: Client, url: str) -> list[str]:
 
 
 def test_logged_in_day_page_queries(client: Client) -> None:
-    """Inside a test transaction the clock reads the database (never the shared cache):
-    the user, the overrides and the day — one query for the day, nothing per tier."""
+    """The user, then one query for the day that also reads the clock's overrides
+    (nothing per tier, no query of the clock's own)."""
     EventFactory(slug="budget")
     client.force_login(UserFactory())
     client.get("/events/budget/day/1/")  # warm: the statement is prepared per connection
     queries = count_queries(client, "/events/budget/day/2/")
-    assert len(queries) == 3, queries
-    assert sum("accounts_user" in q for q in queries) == 1
-    assert sum("core_clockoverride" in q for q in queries) == 1
+    assert len(queries) == 2, queries
+    assert "daylock_user_by_id" in queries[0]
+    assert "day_page" in queries[1]
+    assert sum("core_clockoverride" in q for q in queries) == 0  # EXECUTE of the prepared
 
 
 @pytest.mark.django_db(transaction=True)
-def test_logged_in_day_page_is_two_queries_with_the_shared_cache(client: Client) -> None:
-    """As served (no transaction around the request): the session and the clock come
-    from Redis, so the page is the user's row plus one query for everything else."""
+def test_logged_in_day_page_is_two_queries_and_no_clock_cache_read(client: Client) -> None:
+    """As served (no transaction around the request): the session comes from Redis,
+    the page is the user's row plus one query, and the clock costs no Redis read."""
     EventFactory(slug="budget")
     client.force_login(UserFactory())
     client.get("/events/budget/day/1/")
-    queries = count_queries(client, "/events/budget/day/2/")
+    cache_reads: list[object] = []
+    real_get_many = clock.caches["default"].get_many
+    with mock.patch.object(
+        clock.caches["default"],
+        "get_many",
+        side_effect=lambda *a, **k: cache_reads.append(a) or real_get_many(*a, **k),
+    ):
+        queries = count_queries(client, "/events/budget/day/2/")
     assert len(queries) == 2, queries
-    assert "accounts_user" in queries[0]
+    assert "daylock_user_by_id" in queries[0]
     assert "day_page" in queries[1]
+    assert cache_reads == []
 
 
 def test_markdown_is_rendered_once_per_text_and_changes_show_at_once(client: Client) -> None:

@@ -8,8 +8,6 @@ user, the other as reasons for one user's profile page).
 from __future__ import annotations
 
 import enum
-import re
-import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +18,7 @@ from django.http import Http404
 
 from daylock import clock, config
 from daylock.accounts.models import DiscordAccount, User
+from daylock.core.prepared import PreparedQuery
 from daylock.events import timelock
 from daylock.events.models import (
     MAX_DAYS,
@@ -101,7 +100,8 @@ SELECT e.id, e.slug, e.name, e.time_zone, e.starts_on, e.day_count, e.published,
                WHERE p.user_id = %s AND p.day_id = d.id AND p.tier = c.tier),
        (SELECT f.rating FROM {feedback} f
         WHERE f.user_id = %s AND f.event_id = e.id AND f.day_id = d.id),
-       {unlocked}
+       {unlocked},
+       {clock}
 FROM {event} e
 JOIN {day} d ON d.event_id = e.id
 LEFT JOIN {challenge} c ON c.day_id = d.id
@@ -120,53 +120,21 @@ _UNLOCKED_SQL = (
     f"EXISTS (SELECT 1 FROM {DayUnlock._meta.db_table} u "  # noqa: S608 - our table name
     "WHERE u.day_id = d.id AND (u.user_id IS NULL OR u.user_id = %s))"
 )
-#: By whether early unlocks are honoured (``policy.test_utilities``).
-_DAY_PAGE_QUERIES = {
-    honour_unlocks: _DAY_PAGE_SQL.format(
-        unlocked=_UNLOCKED_SQL if honour_unlocks else "FALSE", **_TABLES
+#: By whether early unlocks (``policy.test_utilities``) and moved clocks
+#: (``policy.clock_override``) are honoured; the clock's overrides are read in the same
+#: query, so a page view costs no cache round trip for them.
+_DAY_PAGE = {
+    (unlocks, moved_clock): PreparedQuery(
+        f"daylock_day_page_{int(unlocks)}{int(moved_clock)}",
+        _DAY_PAGE_SQL.format(
+            unlocked=_UNLOCKED_SQL if unlocks else "FALSE",
+            clock=clock.overrides_sql() if moved_clock else "NULL, NULL",
+            **_TABLES,
+        ),
     )
-    for honour_unlocks in (True, False)
+    for unlocks in (True, False)
+    for moved_clock in (True, False)
 }
-
-
-def _prepared_forms(name: str, sql: str) -> tuple[str, str, str]:
-    """(name, PREPARE statement, EXECUTE statement with %s placeholders) for ``sql``."""
-    count = sql.count("%s")
-    numbered = iter(range(1, count + 1))
-    body = re.sub("%s", lambda _: f"${next(numbered)}", sql)
-    return name, f"PREPARE {name} AS {body}", f"EXECUTE {name}({', '.join(['%s'] * count)})"
-
-
-_DAY_PAGE_PREPARED = {
-    honour_unlocks: _prepared_forms(
-        "daylock_day_page_unlocks" if honour_unlocks else "daylock_day_page", sql
-    )
-    for honour_unlocks, sql in _DAY_PAGE_QUERIES.items()
-}
-#: Per PostgreSQL connection: the names of the statements already PREPAREd on it.
-_prepared: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
-
-
-def _day_page_rows(honour_unlocks: bool, params: list[Any]) -> list[tuple[Any, ...]]:
-    """Run the day page's query. On PostgreSQL as a prepared statement (PREPARE once
-    per connection, then EXECUTE): planning this statement cost PostgreSQL four times
-    as much as executing it, and Django's client-side parameter binding never
-    prepares. Prepared statements belong to the connection and survive rollbacks; a
-    new connection (restart, reset, health check) prepares again. Like Django's own
-    ``prepare_threshold`` option this does not suit a pooler in transaction mode
-    (none is used)."""
-    with connection.cursor() as cursor:
-        if connection.vendor != "postgresql":
-            cursor.execute(_DAY_PAGE_QUERIES[honour_unlocks], params)
-        else:
-            name, prepare, execute = _DAY_PAGE_PREPARED[honour_unlocks]
-            done = _prepared.setdefault(connection.connection, set())
-            if name not in done:
-                cursor.execute(prepare)
-                done.add(name)
-            cursor.execute(execute, params)
-        rows: list[tuple[Any, ...]] = cursor.fetchall()
-    return rows
 
 
 def day_page_get(*, slug: str, number: int, user_id: int | None) -> DayPage:
@@ -183,12 +151,19 @@ def day_page_get(*, slug: str, number: int, user_id: int | None) -> DayPage:
     """
     if not 1 <= number <= MAX_DAYS:
         raise Http404("no such day")
-    honour_unlocks = config.policy().test_utilities
-    params = [user_id, user_id, *([user_id] if honour_unlocks else []), slug, number]
-    rows = _day_page_rows(honour_unlocks, params)
+    policy = config.policy()
+    unlocks, moved_clock = policy.test_utilities, policy.clock_override
+    params: list[Any] = [user_id, user_id]
+    if unlocks:
+        params.append(user_id)
+    if moved_clock:
+        params.append(clock.user_scope(user_id) if user_id is not None else "")
+    rows = _DAY_PAGE[unlocks, moved_clock].fetchall([*params, slug, number])
     if not rows:
         raise Http404("no such day")
     first = rows[0]
+    if moved_clock:
+        clock.remember(user_id=user_id, environment_offset=first[19], user_offset=first[20])
     db = connection.alias
     event = Event.from_db(db, _EVENT_FIELDS, first[0:7])
     day = Day.from_db(db, _DAY_FIELDS, first[7:12])
