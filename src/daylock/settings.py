@@ -64,20 +64,30 @@ MIDDLEWARE = [
 ROOT_URLCONF = "daylock.urls"
 WSGI_APPLICATION = "daylock.wsgi.application"
 
+_CONTEXT_PROCESSORS = [
+    "django.template.context_processors.request",
+    "django.contrib.auth.context_processors.auth",
+    "django.contrib.messages.context_processors.messages",
+    "daylock.core.context_processors.environment",
+]
 TEMPLATES = [
     {
-        "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
-        "APP_DIRS": True,
+        # Daylock's pages (see daylock.core.templating for why Jinja2).
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "DIRS": [BASE_DIR / "jinja2"],
+        "APP_DIRS": False,
         "OPTIONS": {
-            "context_processors": [
-                "django.template.context_processors.request",
-                "django.contrib.auth.context_processors.auth",
-                "django.contrib.messages.context_processors.messages",
-                "daylock.core.context_processors.environment",
-            ],
+            "environment": "daylock.core.templating.environment",
+            "context_processors": _CONTEXT_PROCESSORS,
         },
-    }
+    },
+    {
+        # Django's own templates: the admin and form widgets.
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {"context_processors": _CONTEXT_PROCESSORS},
+    },
 ]
 
 _db = dj_database_url.parse(DAYLOCK.database_url, conn_max_age=60, conn_health_checks=True)

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.http import HttpRequest
+from django.template.backends.utils import csrf_input
 from django.urls import get_script_prefix, reverse
+from django.utils.functional import SimpleLazyObject
 
 from daylock import clock, config
 from daylock.accounts.permissions import is_staff_user
@@ -66,4 +68,7 @@ def environment(request: HttpRequest) -> dict[str, Any]:
         ),
         "viewer": viewer,
         "nav": nav_urls(get_script_prefix()),
+        # The hidden CSRF field, computed once per page: the Jinja2 backend's own
+        # ``csrf_input`` masks the token again at every form (32 random draws each).
+        "csrf_input": SimpleLazyObject(lambda: csrf_input(request)),
     }
