@@ -165,22 +165,20 @@ def count_queries(client: Client, url: str) -> list[str]:
 
 
 def test_logged_in_day_page_queries(client: Client) -> None:
-    """The user, then one query for the day that also reads the clock's overrides
-    (nothing per tier, no query of the clock's own)."""
+    """One query: the day, the user's progress, feedback, unlocks and clock, and the
+    user's own row for the authentication backend (no query of the user's own)."""
     EventFactory(slug="budget")
     client.force_login(UserFactory())
     client.get("/events/budget/day/1/")  # warm: the statement is prepared per connection
     queries = count_queries(client, "/events/budget/day/2/")
-    assert len(queries) == 2, queries
-    assert "daylock_user_by_id" in queries[0]
-    assert "day_page" in queries[1]
-    assert sum("core_clockoverride" in q for q in queries) == 0  # EXECUTE of the prepared
+    assert len(queries) == 1, queries
+    assert "day_page" in queries[0]
 
 
 @pytest.mark.django_db(transaction=True)
-def test_logged_in_day_page_is_two_queries_and_no_clock_cache_read(client: Client) -> None:
+def test_logged_in_day_page_is_one_query_and_no_clock_cache_read(client: Client) -> None:
     """As served (no transaction around the request): the session comes from Redis,
-    the page is the user's row plus one query, and the clock costs no Redis read."""
+    the page is one query, and the clock costs no Redis read."""
     EventFactory(slug="budget")
     client.force_login(UserFactory())
     client.get("/events/budget/day/1/")
@@ -192,10 +190,48 @@ def test_logged_in_day_page_is_two_queries_and_no_clock_cache_read(client: Clien
         side_effect=lambda *a, **k: cache_reads.append(a) or real_get_many(*a, **k),
     ):
         queries = count_queries(client, "/events/budget/day/2/")
-    assert len(queries) == 2, queries
-    assert "daylock_user_by_id" in queries[0]
-    assert "day_page" in queries[1]
+    assert len(queries) == 1, queries
+    assert "day_page" in queries[0]
     assert cache_reads == []
+
+
+@pytest.mark.parametrize("change", ["banned", "deactivated", "deleted", "logged_out"])
+def test_a_session_that_no_longer_logs_anyone_in_sees_the_anonymous_page(
+    client: Client, change: str
+) -> None:
+    """The user row read with the page goes through every check of the backend: a
+    banned, deactivated or deleted user (or a session whose user logged out
+    elsewhere) gets the page as an anonymous visitor, nothing of the user's."""
+    event = EventFactory(slug="claims", starts_on=timezone.now().date())
+    user = UserFactory(username="claimant")
+    day = event.days.get(number=1)
+    Progress.objects.create(user=user, day=day, tier=Tier.NORMAL, solved_at=timezone.now())
+    client.force_login(user)
+    assert "claimant" in client.get("/events/claims/day/1/").content.decode()
+    if change == "banned":
+        User.objects.filter(pk=user.pk).update(is_banned=True)
+    elif change == "deactivated":
+        User.objects.filter(pk=user.pk).update(is_active=False)
+    elif change == "deleted":
+        Progress.objects.filter(user=user).delete()
+        user.delete()
+    else:  # a new password hash invalidates every session (Django's session hash)
+        User.objects.filter(pk=user.pk).update(password="!changed")
+    body = client.get("/events/claims/day/1/").content.decode()
+    assert "claimant" not in body
+    assert "badge ok" not in body  # the claimed user's progress is not shown
+    assert "to answer." in body  # the anonymous "Log in to answer" prompt
+
+
+def test_a_day_locked_by_the_users_own_clock_is_404_only_for_them(
+    client: Client, set_clock: Callable[..., None]
+) -> None:
+    EventFactory(slug="past", starts_on=timezone.now().date())
+    user = UserFactory()
+    set_clock(timezone.now() - timedelta(days=3), user_id=user.pk)
+    assert client.get("/events/past/day/1/").status_code == 200
+    client.force_login(user)
+    assert client.get("/events/past/day/1/").status_code == 404
 
 
 def test_markdown_is_rendered_once_per_text_and_changes_show_at_once(client: Client) -> None:

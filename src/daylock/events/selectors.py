@@ -17,6 +17,7 @@ from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.http import Http404
 
 from daylock import clock, config
+from daylock.accounts.backends import USER_COLUMN_COUNT, user_columns_sql
 from daylock.accounts.models import DiscordAccount, User
 from daylock.core.prepared import PreparedQuery
 from daylock.events import timelock
@@ -86,6 +87,10 @@ class DayPage:
     solved: frozenset[Tier]
     #: This user's rating of this day, if they gave feedback.
     feedback_rating: int | None
+    #: The user's own row, read in the same query for the authentication backend
+    #: (:func:`daylock.accounts.backends.prefetched_user`); None if there is no such
+    #: user or the page was read for an anonymous visitor.
+    user_row: tuple[Any, ...] | None = None
 
 
 # Columns in each model's field order (Model.from_db pairs them up positionally).
@@ -101,10 +106,12 @@ SELECT e.id, e.slug, e.name, e.time_zone, e.starts_on, e.day_count, e.published,
        (SELECT f.rating FROM {feedback} f
         WHERE f.user_id = %s AND f.event_id = e.id AND f.day_id = d.id),
        {unlocked},
-       {clock}
+       {clock},
+       {user_columns}
 FROM {event} e
 JOIN {day} d ON d.event_id = e.id
 LEFT JOIN {challenge} c ON c.day_id = d.id
+LEFT JOIN {user} u ON u.id = %s
 WHERE e.slug = %s AND e.published AND d.number = %s AND d.number <= e.day_count
 ORDER BY c.tier
 """
@@ -114,6 +121,7 @@ _TABLES = {
     "challenge": Challenge._meta.db_table,
     "progress": Progress._meta.db_table,
     "feedback": Feedback._meta.db_table,
+    "user": User._meta.db_table,
 }
 #: Early unlocks (a test utility) are read only where the policy has test_utilities.
 _UNLOCKED_SQL = (
@@ -129,6 +137,7 @@ _DAY_PAGE = {
         _DAY_PAGE_SQL.format(
             unlocked=_UNLOCKED_SQL if unlocks else "FALSE",
             clock=clock.overrides_sql() if moved_clock else "NULL, NULL",
+            user_columns=user_columns_sql("u"),
             **_TABLES,
         ),
     )
@@ -158,7 +167,7 @@ def day_page_get(*, slug: str, number: int, user_id: int | None) -> DayPage:
         params.append(user_id)
     if moved_clock:
         params.append(clock.user_scope(user_id) if user_id is not None else "")
-    rows = _DAY_PAGE[unlocks, moved_clock].fetchall([*params, slug, number])
+    rows = _DAY_PAGE[unlocks, moved_clock].fetchall([*params, user_id, slug, number])
     if not rows:
         raise Http404("no such day")
     first = rows[0]
@@ -189,6 +198,7 @@ def day_page_get(*, slug: str, number: int, user_id: int | None) -> DayPage:
         challenges=ordered,
         solved=frozenset(solved),
         feedback_rating=first[17],
+        user_row=first[21 : 21 + USER_COLUMN_COUNT] if first[21] is not None else None,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -16,6 +17,7 @@ from django.urls import reverse
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
+from daylock.accounts.backends import prefetched_user, session_user_id
 from daylock.accounts.models import User
 from daylock.events import selectors, services
 from daylock.events.forms import AnswerForm, FeedbackForm
@@ -134,7 +136,23 @@ def _render_day(
 
 
 def day_detail(request: HttpRequest, slug: str, number: int) -> HttpResponse:
-    page = selectors.day_page_get(slug=slug, number=number, user_id=_player_id(request))
+    """The most requested page: one query reads the day for the user the session
+    claims together with that user's row, which the authentication backend then
+    checks as usual (``prefetched_user``). If the session turns out not to log
+    anyone in, or the day is not open for the claimed user, the day is read again
+    for whoever ``request.user`` really is."""
+    claimed = session_user_id(request)
+    page: selectors.DayPage | None = None
+    if claimed is not None:
+        with contextlib.suppress(Http404):
+            page = selectors.day_page_get(slug=slug, number=number, user_id=claimed)
+    if page is not None:
+        with prefetched_user(claimed, page.user_row):
+            player_id = _player_id(request)
+    else:
+        player_id = _player_id(request)
+    if page is None or player_id != claimed:
+        page = selectors.day_page_get(slug=slug, number=number, user_id=player_id)
     return _render_day(request, page)
 
 
