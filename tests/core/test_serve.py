@@ -69,3 +69,28 @@ def test_serve_refuses_before_gunicorn_starts(redis_dbs: Callable[[int], str]) -
     result = run_daylock("serve", "--bind", f"127.0.0.1:{free_port()}", env=env)
     assert result.returncode == 2
     assert result.stderr.startswith("daylock: refused: config: DATABASE_URL points at SQLite")
+
+
+def test_the_wsgi_module_freezes_what_the_start_created(
+    databases: Databases, redis_dbs: Callable[[int], str]
+) -> None:
+    """Loading the application leaves the start's objects (Django, the URLconf, the
+    views) in the collector's permanent generation, out of every later collection."""
+    env = staging_environ() | {
+        "DATABASE_URL": databases.create("freeze"),
+        "REDIS_URL": redis_dbs(1),
+        "PUBLIC_URL": "http://127.0.0.1:18999",
+    }
+    assert run_daylock("migrate", "--no-input", env=env, timeout=180).returncode == 0
+    base = {k: os.environ[k] for k in ("PATH", "HOME") if k in os.environ}
+    code = (
+        "import gc, sys; import daylock.wsgi; "
+        "print(gc.get_freeze_count(), 'daylock.events.views' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=base | env, cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    frozen, views_loaded = done.stdout.split()
+    assert int(frozen) > 10_000
+    assert views_loaded == "True"
