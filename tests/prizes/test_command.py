@@ -102,20 +102,19 @@ def test_verify_passes_untouched_and_names_a_changed_winner(staging_env: dict[st
                 "SELECT rank, user_id FROM prizes_drawwinner WHERE draw_id = %s", [ids["draw"]]
             ).fetchall()
         )
-        other = conn.execute(
-            "SELECT user_id FROM prizes_drawentrant WHERE draw_id = %s AND user_id <> ALL(%s) "
-            "ORDER BY user_id LIMIT 1",
-            [ids["draw"], list(winners.values())],
+        stored = conn.execute(
+            "SELECT encoded FROM prizes_drawentrantlist WHERE draw_id = %s", [ids["draw"]]
         ).fetchone()
-        assert other is not None
+        assert stored is not None
+        other = next(int(i) for i in stored[0].split() if int(i) not in winners.values())
         conn.execute(
             "UPDATE prizes_drawwinner SET user_id = %s WHERE draw_id = %s AND rank = 2",
-            [other[0], ids["draw"]],
+            [other, ids["draw"]],
         )
     bad = run_daylock("draw", "verify", draw, env=staging_env)
     assert bad.returncode == 1
     assert (
-        f"MISMATCH draw {draw}: winner rank 2: stored user {other[0]}, "
+        f"MISMATCH draw {draw}: winner rank 2: stored user {other}, "
         f"recomputed user {winners[2]}" in bad.stderr
     )
     assert "does not verify: 1 difference(s)" in bad.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
 
 import pytest
@@ -37,6 +38,63 @@ def test_winners_are_distinct_entrants_and_the_head_of_the_ranking(
     assert len(set(won)) == len(won)
     assert set(won) <= set(ids)
     assert won == draw.rank(seed, ids)[:k]
+
+
+@given(seed=seeds, ids=entrant_lists, k=st.integers(min_value=0, max_value=250))
+def test_winners_from_the_encoding_are_the_winners(seed: str, ids: list[int], k: int) -> None:
+    """The run ranks the stored entrants.txt lines; it must match the definition."""
+    encoded = draw.encode_entrants(draw.canonical_ids(ids))
+    assert draw.winners_from_encoding(seed, encoded, k) == draw.winners(seed, ids, k)
+
+
+def test_winners_from_the_encoding_break_ties_by_the_smaller_id(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A SHA-256 collision cannot be produced, so every key collides here: the order is
+    then the ids' numeric order (9 before 10, though b"10" < b"9")."""
+
+    class Constant:
+        def __init__(self, data: bytes = b"") -> None:
+            pass
+
+        def copy(self) -> Constant:
+            return Constant()
+
+        def update(self, data: bytes) -> None:
+            pass
+
+        def digest(self) -> bytes:
+            return b"\0" * 32
+
+    monkeypatch.setattr(draw.hashlib, "sha256", Constant)
+    encoded = draw.encode_entrants([8, 9, 10, 11, 100])
+    assert draw.winners_from_encoding("0" * 64, encoded, 4) == [8, 9, 10, 11]
+    assert draw.winners_from_encoding("0" * 64, b"", 4) == []
+    with pytest.raises(ValueError, match="k must be"):
+        draw.winners_from_encoding("0" * 64, encoded, -1)
+
+
+@given(
+    seed=seeds,
+    ids=st.lists(st.integers(min_value=1, max_value=10**12), max_size=200),
+    k=st.integers(min_value=0, max_value=30),
+    data=st.data(),
+)
+def test_freezing_batches_in_any_order_gives_the_list_its_encoding_and_winners(
+    seed: str, ids: list[int], k: int, data: st.DataObject
+) -> None:
+    """Ids streamed from a query: any batching, any order, even repeated."""
+    cuts = sorted(data.draw(st.lists(st.integers(min_value=0, max_value=len(ids)), max_size=6)))
+    batches = [ids[a:b] for a, b in itertools.pairwise([0, *cuts, len(ids)])]
+    frozen = draw.freeze_entrants(seed, k, batches)
+    assert frozen.ids == draw.canonical_ids(ids)
+    assert frozen.encoded == draw.encode_entrants(frozen.ids)
+    assert frozen.head == draw.winners(seed, ids, k)
+
+
+def test_freezing_refuses_ids_below_one() -> None:
+    with pytest.raises(ValueError, match="positive integers"):
+        draw.freeze_entrants("0" * 64, 1, [[3, 0]])
 
 
 @given(seed=seeds, ids=entrant_lists, data=st.data())

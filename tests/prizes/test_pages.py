@@ -66,6 +66,20 @@ def test_public_page_and_data_recompute_to_the_same_winners(event, client: Clien
 
 
 @pytest.mark.django_db
+def test_entrants_txt_is_streamed_in_slices_of_the_stored_list(
+    event, client: Client, monkeypatch
+) -> None:
+    draw = drawn_prize(event, entrants=12, k=2)
+    monkeypatch.setattr(selectors, "ENTRANTS_CHUNK_BYTES", 5)
+    response = client.get(f"/prizes/draws/{draw.pk}/entrants.txt")
+    chunks = list(response.streaming_content)
+    stored = selectors.entrants_encoded(draw)
+    assert b"".join(chunks) == stored
+    assert len(chunks) == -(-len(stored) // 5)
+    assert hashlib.sha256(stored).hexdigest() == draw.entrants_hash
+
+
+@pytest.mark.django_db
 def test_the_seed_stays_secret_until_the_draw_runs(event, client: Client) -> None:
     make_entrants(event, 3)
     prize = make_prize(event)

@@ -12,7 +12,7 @@ from daylock.prizes import draw as algorithm
 from daylock.prizes import selectors, services
 from daylock.prizes.models import (
     Draw,
-    DrawEntrant,
+    DrawEntrantList,
     DrawStatus,
     DrawWinner,
     Fulfilment,
@@ -53,6 +53,7 @@ def test_close_entries_freezes_exactly_the_eligible_users(event) -> None:
     c = services.draw_close_entries(prize=any_tier, actor=None)
     expected = sorted(u.pk for u in normal + veteran)
     assert selectors.entrant_ids(any_tier.draw) == expected
+    assert selectors.entrants_encoded(any_tier.draw) == algorithm.encode_entrants(expected)
     assert c.entrant_count == 5
     assert c.entrants_hash == algorithm.entrants_hash(expected)
     services.draw_close_entries(prize=vets, actor=None)
@@ -96,8 +97,8 @@ def test_run_picks_the_head_of_the_ranking_reveals_the_seed_and_never_reruns(eve
     assert AuditLog.objects.filter(action="prizes.draw_run").count() == 1
 
 
-def test_database_ranking_matches_the_python_algorithm(event) -> None:
-    """The run ranks inside PostgreSQL; it must agree with draw.py for many seeds."""
+def test_the_runs_ranking_matches_the_definition(event) -> None:
+    """The run ranks the stored encoding's lines; it must agree with draw.rank."""
     users = make_entrants(event, 40)
     prize = make_prize(event)
     services.draw_close_entries(prize=prize, actor=None)
@@ -285,14 +286,134 @@ def test_production_requires_confirmation_and_reveals_real_codes(event, client) 
         assert not dm.content.startswith("[SIMULATED")
 
 
-def test_entrant_rows_are_unique_per_draw(event) -> None:
+def test_a_draw_has_one_entrant_list(event) -> None:
     make_entrants(event, 2)
     prize = make_prize(event)
     services.draw_close_entries(prize=prize, actor=None)
-    row = DrawEntrant.objects.filter(draw=prize.draw).first()
-    assert row is not None
     with pytest.raises(IntegrityError), transaction.atomic():
-        DrawEntrant.objects.create(draw=prize.draw, user_id=row.user_id)
+        DrawEntrantList.objects.create(draw=prize.draw, encoded=b"")
+
+
+def test_the_entrant_list_is_stored_uncompressed(event) -> None:
+    """So closing entries spends no time in pglz, and entrants.txt slices are cheap."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT attstorage FROM pg_attribute "
+            "WHERE attrelid = 'prizes_drawentrantlist'::regclass AND attname = 'encoded'"
+        )
+        assert cursor.fetchone() == ("e",)
+
+
+def test_closing_entries_canonicalises_a_list_the_selector_got_wrong(event, monkeypatch) -> None:
+    """The ids are checked even though the selector orders them: a descending list with a
+    repeat is still frozen ascending and distinct."""
+    from daylock.accounts.models import User
+
+    users = make_entrants(event, 3)
+    prize = make_prize(event)
+
+    def wrong(**kwargs: object) -> object:
+        return (
+            User.objects.filter(pk__in=[u.pk for u in users])
+            .order_by("-id")
+            .values_list("id", flat=True)
+            .union(User.objects.filter(pk=users[0].pk).values_list("id", flat=True), all=True)
+        )
+
+    monkeypatch.setattr(selectors, "eligible_user_ids", wrong)
+    commitment = services.draw_close_entries(prize=prize, actor=None)
+    expected = sorted(u.pk for u in users)
+    assert selectors.entrant_ids(prize.draw) == expected
+    assert commitment.entrant_count == 3
+    assert commitment.entrants_hash == algorithm.entrants_hash(expected)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_eligibility_query_streams_without_jit_or_workers_in_its_transaction_only(
+    event, monkeypatch
+) -> None:
+    from django.db import connection
+
+    users = make_entrants(event, 5)
+    prize = make_prize(event)
+    monkeypatch.setattr(selectors, "STREAM_BATCH", 2)
+    settings = "SELECT current_setting('jit'), current_setting('max_parallel_workers_per_gather')"
+    with connection.cursor() as cursor:
+        cursor.execute(settings)
+        defaults = cursor.fetchone()
+        with transaction.atomic():
+            batches = list(selectors.eligible_entrant_batches(prize=prize))
+            cursor.execute(settings)
+            assert cursor.fetchone() == ("off", "0")
+        cursor.execute(settings)
+        assert cursor.fetchone() == defaults
+    assert [len(b) for b in batches] == [2, 2, 1]
+    assert sorted(i for b in batches for i in b) == sorted(u.pk for u in users)
+
+
+def test_without_chunked_rows_the_query_is_read_whole_then_batched(event, monkeypatch) -> None:
+    """libpq before 17 cannot stream in chunks: same ids, only nothing overlaps."""
+    import psycopg
+
+    users = make_entrants(event, 3)
+    prize = make_prize(event)
+    monkeypatch.setattr(selectors, "STREAM_BATCH", 2)
+    monkeypatch.setattr(psycopg.pq, "version", lambda: 160004)
+    batches = list(selectors.eligible_entrant_batches(prize=prize))
+    assert [len(b) for b in batches] == [2, 1]
+    assert sorted(i for b in batches for i in b) == sorted(u.pk for u in users)
+
+
+def test_closing_entries_stores_the_head_of_the_ranking_and_the_run_writes_it(event) -> None:
+    """The ranking is done while entries close; the run writes what was stored (so a
+    wrong head would be a wrong draw, which verify recomputes independently)."""
+    users = make_entrants(event, 6)
+    prize = make_prize(event, quantity=3)
+    services.draw_close_entries(prize=prize, actor=None)
+    draw = Draw.objects.get(prize=prize)
+    stored = DrawEntrantList.objects.filter(draw=draw)
+    head = stored.values_list("head", flat=True).get()
+    assert head == algorithm.winners(draw.seed, [u.pk for u in users], 3)
+    assert selectors.draw_public_record(draw=draw)["winners"] == []
+    tampered = [head[1], head[0], head[2]]
+    stored.update(head=tampered)
+    draw = services.draw_run(prize=prize, actor=None, confirm=False)
+    assert [w.user_id for w in draw.winners.order_by("rank")] == tampered
+    assert selectors.draw_verify(draw=draw).problems == [
+        f"winner rank 1: stored user {head[1]}, recomputed user {head[0]}",
+        f"winner rank 2: stored user {head[0]}, recomputed user {head[1]}",
+    ]
+
+
+def test_a_list_without_a_head_is_ranked_when_the_draw_runs(event) -> None:
+    """Lists converted from the old one-row-per-entrant table have no head."""
+    users = make_entrants(event, 6)
+    prize = make_prize(event, quantity=2)
+    services.draw_close_entries(prize=prize, actor=None)
+    DrawEntrantList.objects.filter(draw=prize.draw).update(head=None)
+    draw = services.draw_run(prize=prize, actor=None, confirm=False)
+    expected = algorithm.winners(draw.seed, [u.pk for u in users], 2)
+    assert [w.user_id for w in draw.winners.order_by("rank")] == expected
+    assert selectors.draw_verify(draw=draw).ok
+
+
+def test_verify_names_a_tampered_entrant_list(event) -> None:
+    users = make_entrants(event, 4)
+    prize = make_prize(event)
+    services.draw_close_entries(prize=prize, actor=None)
+    draw = services.draw_run(prize=prize, actor=None, confirm=False)
+    ids = sorted(u.pk for u in users)
+    stored = DrawEntrantList.objects.filter(draw=draw)
+    stored.update(encoded=algorithm.encode_entrants(ids[1:]))
+    problems = selectors.draw_verify(draw=draw).problems
+    assert any(p.startswith("entrants hash: stored") for p in problems), problems
+    assert "entrant count: stored 4, list has 3" in problems
+    stored.update(encoded=algorithm.encode_entrants(ids[::-1]))
+    assert selectors.draw_verify(draw=draw).problems == [
+        "entrant list is not canonical (ascending distinct decimal ids)"
+    ]
 
 
 def test_a_prize_has_one_draw(event) -> None:
@@ -309,20 +430,3 @@ def test_a_picked_entrant_whose_account_was_deleted_stops_the_run(event) -> None
     with pytest.raises(services.DrawError, match=r"no longer have an account"):
         services.draw_run(prize=prize, actor=None, confirm=False)
     assert Draw.objects.get(prize=prize).status == DrawStatus.CLOSED
-
-
-def test_large_lists_refresh_planner_statistics_inside_the_transaction(event, monkeypatch) -> None:
-    from django.db import connection
-
-    monkeypatch.setattr(services, "ANALYZE_AFTER", 1)
-    users = make_entrants(event, 5)
-    prize = make_prize(event, quantity=2)
-    services.draw_close_entries(prize=prize, actor=None)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'prizes_drawentrant'")
-        (reltuples,) = cursor.fetchone()
-    assert reltuples >= 5  # the planner now knows the rows written by this transaction
-    draw = services.draw_run(prize=prize, actor=None, confirm=False)
-    assert [w.user_id for w in draw.winners.order_by("rank")] == algorithm.winners(
-        draw.seed, [u.pk for u in users], 2
-    )
