@@ -91,7 +91,6 @@ def _freeze_entrants(draw: Draw, frozen: algorithm.FrozenEntrants) -> None:
             cursor.execute(
                 f"INSERT INTO {table} (draw_id, encoded, head) VALUES (%s, %b, %b)",  # noqa: S608
                 [draw.pk, frozen.encoded, Jsonb(frozen.head)],
-                prepare=False,
             )
     else:
         DrawEntrantList.objects.create(draw=draw, encoded=frozen.encoded, head=frozen.head)
