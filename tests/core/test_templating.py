@@ -56,3 +56,10 @@ def test_every_form_of_a_page_carries_one_token_and_it_is_accepted() -> None:
     assert refused.status_code == 403  # no token: Django's CSRF check still runs
     accepted = client.post(answer, {"answer": "x", "csrfmiddlewaretoken": tokens[0]})
     assert accepted.status_code == 302
+
+
+def test_date_after_the_timezone_filter_shows_that_zone() -> None:
+    when = datetime(2025, 3, 30, 22, 0, tzinfo=UTC)
+    berlin = templating.environment().filters["timezone"](when, "Europe/Berlin")
+    assert templating.format_date(berlin, "H:i T") == "00:00 CEST"
+    assert templating.format_date(when, "H:i T") == "22:00 UTC"

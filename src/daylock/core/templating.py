@@ -41,11 +41,16 @@ def _reverse(urlconf: str | None, prefix: str, name: str, args: tuple[Any, ...])
 
 
 def format_date(value: date | datetime | None, fmt: str) -> str:
-    """Django's ``date`` filter, after the same conversion to the current time zone
-    that Django's engine applies to datetimes before its filters see them."""
+    """Django's ``date`` filter, after the conversion to the current time zone that
+    Django's engine applies to datetimes first — except to a value the ``timezone``
+    filter already converted to the zone it should be shown in."""
     if value is None:
         return ""
-    if isinstance(value, datetime) and timezone.is_aware(value):
+    if (
+        isinstance(value, datetime)
+        and timezone.is_aware(value)
+        and getattr(value, "convert_to_local_time", True)
+    ):
         value = timezone.localtime(value)
     return str(defaultfilters.date(value, fmt))
 
