@@ -3,11 +3,14 @@
 against a plain Django view returning 20 bytes on the same server.
 
 Goal: the day page reaches at least 0.35 x the plain view's requests/s with a p99
-under 40 ms. The server is a throw-away staging instance (its own database and Redis
-DB) seeded with the demo event; the player's session is a real Django session in
-Redis and PostgreSQL (``cached_db``), passed to wrk as a Cookie header together with
-the CSRF cookie a browser would hold after its first page (without it every response
-would mint a new CSRF secret and set a cookie, which no real player's request does).
+under 40 ms. Also measured, for scale: a logged-in view that returns 20 bytes (the
+session from Redis and the user's row, no page), the ceiling of any logged-in page.
+
+The server is a throw-away staging instance (its own database and Redis DB) seeded with
+the demo event; the player's session is a real Django session in Redis and PostgreSQL
+(``cached_db``), passed to wrk as a Cookie header together with the CSRF cookie a
+browser would hold after its first page (without it every response would mint a new CSRF
+secret and set a cookie, which no real player's request does).
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import common
 
 DAY_PATH = "/events/daylock-demo/day/2/"
 PLAIN_PATH = "/bench/plain"
+#: A logged-in view with no page of its own: what the session and the user cost.
+WHOAMI_PATH = "/bench/whoami"
 DURATION = "10s"
 GOAL_RATIO = 0.35
 GOAL_P99_MS = 40.0
@@ -123,10 +128,14 @@ def run(runs: int = 5) -> list[dict[str, Any]]:
                 raise RuntimeError(f"the plain view answered {plain.status_code}")
             wrk(server.url + DAY_PATH, cookie, "2s")  # warm-up: imports, connections
             wrk(server.url + PLAIN_PATH, {}, "2s")
-            day_runs, plain_runs = [], []
+            whoami = requests.get(server.url + WHOAMI_PATH, headers=cookie, timeout=10)
+            if not whoami.text.startswith("bench-player"):
+                raise RuntimeError(f"/bench/whoami is not logged in: {whoami.text!r}")
+            day_runs, plain_runs, whoami_runs = [], [], []
             for _ in range(runs):
                 day_runs.append(wrk(server.url + DAY_PATH, cookie))
                 plain_runs.append(wrk(server.url + PLAIN_PATH, {}))
+                whoami_runs.append(wrk(server.url + WHOAMI_PATH, cookie))
     rps = common.median([r["rps"] for r in day_runs])
     p99 = common.median([r["p99_ms"] for r in day_runs])
     baseline_rps = common.median([r["rps"] for r in plain_runs])
@@ -152,7 +161,25 @@ def run(runs: int = 5) -> list[dict[str, Any]]:
             "runs_p99_ms": [r["p99_ms"] for r in day_runs],
         }
     )
-    return [row]
+    whoami_rps = common.median([r["rps"] for r in whoami_runs])
+    floor = common.result(
+        "http: logged-in view, 20 bytes (session + user, no page)",
+        [1.0 / r["rps"] for r in whoami_runs],
+        "plain Django view (20 bytes), same server",
+        [1.0 / r["rps"] for r in plain_runs],
+        goal="informational: the ceiling of any logged-in page here",
+        met=None,
+    )
+    floor.update(
+        {
+            "ratio": round(whoami_rps / baseline_rps, 3),
+            "rps": round(whoami_rps, 1),
+            "p99_ms": round(common.median([r["p99_ms"] for r in whoami_runs]), 2),
+            "baseline_rps": round(baseline_rps, 1),
+            "baseline_p99_ms": round(baseline_p99, 2),
+        }
+    )
+    return [row, floor]
 
 
 if __name__ == "__main__":
