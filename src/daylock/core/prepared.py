@@ -36,9 +36,8 @@ class PreparedQuery:
         numbered = iter(range(1, count + 1))
         body = re.sub("%s", lambda _: f"${next(numbered)}", sql)
         self._prepare = f"PREPARE {name} AS {body}"
-        self._execute = (
-            f"EXECUTE {name}({', '.join(['%s'] * count)})" if count else (f"EXECUTE {name}")
-        )
+        arguments = f"({', '.join(['%s'] * count)})" if count else ""
+        self._execute = f"EXECUTE {name}{arguments}"
 
     def fetchall(self, params: list[Any]) -> list[tuple[Any, ...]]:
         with connection.cursor() as cursor:
