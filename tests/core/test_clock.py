@@ -1,27 +1,18 @@
 from __future__ import annotations
 
-import dataclasses
 from datetime import timedelta
 from unittest import mock
 
 import pytest
-from django.conf import settings
 from django.db import connection
-from django.test import override_settings
 from django.utils import timezone
 
 from daylock import clock
 from daylock.accounts.models import User
-from daylock.config import Environment
 from daylock.core.models import ClockOverride
+from tests.config_override import production
 
 pytestmark = pytest.mark.django_db
-
-
-def as_production() -> override_settings:
-    return override_settings(
-        DAYLOCK=dataclasses.replace(settings.DAYLOCK, app_env=Environment.PRODUCTION)
-    )
 
 
 def test_without_override_now_is_wall_time() -> None:
@@ -54,7 +45,7 @@ def test_user_override_wins_over_environment_for_that_user_only() -> None:
 
 def test_production_ignores_override_rows_entirely(django_assert_num_queries: object) -> None:
     ClockOverride.objects.create(scope=clock.ENVIRONMENT_SCOPE, offset=timedelta(days=30))
-    with as_production():
+    with production():
         with django_assert_num_queries(0):  # type: ignore[operator]
             moved = clock.now(user_id=1)
             assert clock.active_override() is None

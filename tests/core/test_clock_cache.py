@@ -4,7 +4,6 @@ processes."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -19,9 +18,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from daylock import clock
-from daylock.config import Environment
 from daylock.core.models import ClockOverride
 from daylock.testing import pytest_plugin
+from tests.config_override import production
 from tests.conftest import Databases, run_daylock
 
 LOCMEM = {
@@ -136,8 +135,7 @@ def test_an_in_process_cache_is_never_used_for_overrides() -> None:
 def test_production_reads_neither_cache_nor_database() -> None:
     ClockOverride.objects.create(scope=clock.ENVIRONMENT_SCOPE, offset=timedelta(days=30))
     cache.clear()
-    production = dataclasses.replace(settings.DAYLOCK, app_env=Environment.PRODUCTION)
-    with override_settings(DAYLOCK=production):
+    with production():
         with CaptureQueriesContext(connection) as captured:
             assert near(offset_now(7), timedelta(0))
             assert clock.active_override(user_id=7) is None

@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
-from django.conf import settings
 from django.db import connection
-from django.test import override_settings
-
-
-def config_override(**changes: Any) -> override_settings:
-    """``settings.DAYLOCK`` with some fields replaced (everything reads it at call time)."""
-    return override_settings(DAYLOCK=dataclasses.replace(settings.DAYLOCK, **changes))
 
 
 def outbox_jobs(message_id: int | None = None) -> list[dict[str, Any]]:

@@ -31,7 +31,7 @@ from daylock.testing.discord_emulator.config import (
     WINNER_ROLE_ID,
     GuildChannel,
 )
-from tests.discord.helpers import config_override
+from tests.config_override import config_override, production
 
 pytestmark = pytest.mark.django_db
 
@@ -151,7 +151,7 @@ def test_a_production_row_copied_into_staging_is_never_sent(
 
 
 def test_live_mode_sends_dms_and_role_grants(daylock_discord: RunningEmulator) -> None:
-    with config_override(app_env=Environment.PRODUCTION, discord_delivery=DeliveryMode.LIVE):
+    with production():
         dm = outbox_enqueue(kind="direct_message", content="You won!", recipient_id=PLAYER_USER_ID)
         grant = outbox_enqueue(
             kind="role_grant", recipient_id=PLAYER_USER_ID, role_id=WINNER_ROLE_ID

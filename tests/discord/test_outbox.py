@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 from django.db import transaction
 
-from daylock.config import DeliveryMode, Environment
+from daylock.config import DeliveryMode
 from daylock.discord import delivery, services
 from daylock.discord.delivery import Action, decide
 from daylock.discord.models import OutboxKind, OutboxMessage, OutboxStatus
 from daylock.discord.services import OutboxError, outbox_enqueue
-from tests.discord.helpers import config_override, outbox_jobs
+from tests.config_override import config_override, production
+from tests.discord.helpers import outbox_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -190,7 +191,7 @@ def test_decide_blocks_a_row_written_by_another_environment() -> None:
     assert decision.action == Action.BLOCK
     assert "written by production" in decision.note
     # And production itself, live, would not send a staging row either.
-    with config_override(app_env=Environment.PRODUCTION, discord_delivery=DeliveryMode.LIVE):
+    with production():
         assert decide(_row(), settings.DAYLOCK).action == Action.BLOCK
         assert decide(_row(environment="production"), settings.DAYLOCK).action == Action.SEND
 

@@ -10,12 +10,12 @@ from django.core.management.base import CommandError
 from django.test import Client
 
 from daylock.accounts.models import Role, User
-from daylock.config import Environment
 from daylock.core.models import AuditLog
 from daylock.discord import delivery
 from daylock.discord.models import OutboxMessage, OutboxStatus
 from daylock.discord.services import outbox_enqueue
-from tests.discord.helpers import config_override, outbox_jobs
+from tests.config_override import production
+from tests.discord.helpers import outbox_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -83,7 +83,7 @@ def test_detail_shows_full_content_outside_production_only(staff_client: Client)
     body = staff_client.get(f"/staff/outbox/{message.pk}/").content.decode()
     assert SECRET_TEXT in body
     assert "delivery mode is capture" in body
-    with config_override(app_env=Environment.PRODUCTION):
+    with production():
         body = staff_client.get(f"/staff/outbox/{message.pk}/").content.decode()
     assert SECRET_TEXT not in body
     assert "not shown in this environment" in body

@@ -1,17 +1,12 @@
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime
 
 import pytest
-from django.conf import settings
-from django.test import override_settings
 from django.utils import timezone
 
 from daylock import clock
-from daylock.config import Environment
 from daylock.core.models import ClockOverride
 
 
@@ -27,12 +22,3 @@ def move_clock(to: datetime, *, user_id: int | None = None) -> None:
 @pytest.fixture
 def set_clock() -> Callable[..., None]:
     return move_clock
-
-
-@contextmanager
-def production() -> Iterator[None]:
-    """Run as production in-process (everything reads ``config.current()`` at call time)."""
-    with override_settings(
-        DAYLOCK=dataclasses.replace(settings.DAYLOCK, app_env=Environment.PRODUCTION)
-    ):
-        yield

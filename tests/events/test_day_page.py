@@ -3,7 +3,6 @@ page stays within its query budget (issue 7: the hottest page)."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -12,18 +11,17 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from django.conf import settings
 from django.db import connection
 from django.http import Http404
-from django.test import Client, override_settings
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from daylock import clock
 from daylock.accounts.models import User
-from daylock.config import Environment
 from daylock.events import rendering, selectors
 from daylock.events.models import Day, DayUnlock, Event, Feedback, Progress, Tier
+from tests.config_override import production
 
 from .factories import EventFactory, UserFactory
 
@@ -137,8 +135,7 @@ def test_agrees_on_early_unlocks_and_ignores_them_in_production() -> None:
     opened = [r is not None for r in results]
     assert opened[0:3] == [True, True, False]  # alice: day 1 (everyone's), day 2 (hers)
     assert opened[3:6] == opened[6:9] == [True, False, False]  # bob, anonymous: day 1
-    production = dataclasses.replace(settings.DAYLOCK, app_env=Environment.PRODUCTION)
-    with override_settings(DAYLOCK=production):
+    with production():
         assert agree("later", range(1, 4), users) == [None] * 9
 
 

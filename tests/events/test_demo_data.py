@@ -1,15 +1,13 @@
 from __future__ import annotations
 
-import dataclasses
 import io
 
 import pytest
-from django.conf import settings
 from django.core.management import call_command
-from django.test import Client, override_settings
+from django.test import Client
 
-from daylock.config import Environment
 from daylock.events.models import Challenge, Day, DayUnlock, Event
+from tests.config_override import production
 
 pytestmark = pytest.mark.django_db
 
@@ -31,8 +29,7 @@ def test_demo_data_is_idempotent_and_playable(client: Client) -> None:
 
 
 def test_demo_data_is_refused_in_production(capsys: pytest.CaptureFixture[str]) -> None:
-    prod = dataclasses.replace(settings.DAYLOCK, app_env=Environment.PRODUCTION)
-    with override_settings(DAYLOCK=prod), pytest.raises(SystemExit) as excinfo:
+    with production(), pytest.raises(SystemExit) as excinfo:
         call_command("demo_data")
     assert excinfo.value.code == 2
     err = capsys.readouterr().err

@@ -8,8 +8,8 @@ import pytest
 from daylock.accounts.models import User
 from daylock.events import selectors
 from daylock.events.models import EligibilityOverride, Event, Tier
+from tests.config_override import production
 
-from .conftest import production
 from .factories import EventFactory, FeedbackFactory, UserFactory, complete
 
 pytestmark = pytest.mark.django_db

@@ -11,8 +11,8 @@ from django.test import Client
 from daylock import config
 from daylock.events import timelock
 from daylock.events.models import Day, DayUnlock, Event
+from tests.config_override import production
 
-from .conftest import production
 from .factories import EventFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -1,15 +1,8 @@
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import pytest
-from django.conf import settings
-from django.test import override_settings
 
 from daylock.accounts.models import User
-from daylock.config import DeliveryMode, Environment
 from daylock.events.models import Event, Tier
 from daylock.prizes import services
 from daylock.prizes.models import Fulfilment, Prize
@@ -17,17 +10,6 @@ from tests.events.factories import EventFactory, UserFactory, complete
 
 CHANNEL = "710000000000000001"
 ROLE = "710000000000000002"
-
-
-@contextmanager
-def production() -> Iterator[None]:
-    """Run as production in-process (everything reads ``config.current()`` at call time)."""
-    with override_settings(
-        DAYLOCK=dataclasses.replace(
-            settings.DAYLOCK, app_env=Environment.PRODUCTION, discord_delivery=DeliveryMode.LIVE
-        )
-    ):
-        yield
 
 
 def make_entrants(event: Event, n: int, tier: Tier = Tier.NORMAL) -> list[User]:

@@ -19,8 +19,9 @@ from daylock.core.models import AuditLog
 from daylock.prizes import selectors, services
 from daylock.prizes.models import Draw, DrawWinner, Fulfilment, WinnerStatus
 from daylock.prizes.views import VERIFY_SNIPPET
+from tests.config_override import production
 from tests.events.factories import UserFactory
-from tests.prizes.conftest import make_entrants, make_prize, production
+from tests.prizes.conftest import make_entrants, make_prize
 
 
 def drawn_prize(event, *, entrants: int = 12, k: int = 3, **kwargs):

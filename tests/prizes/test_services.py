@@ -19,8 +19,9 @@ from daylock.prizes.models import (
     PrizeCode,
     WinnerStatus,
 )
+from tests.config_override import production
 from tests.events.factories import FeedbackFactory, UserFactory, complete
-from tests.prizes.conftest import CHANNEL, ROLE, make_entrants, make_prize, production
+from tests.prizes.conftest import CHANNEL, ROLE, make_entrants, make_prize
 
 pytestmark = pytest.mark.django_db
 

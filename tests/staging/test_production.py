@@ -26,8 +26,8 @@ from daylock.staging import guards, services
 from daylock.staging.reset import make_plan
 from daylock.staging.seed import SeedOptions
 from daylock.staging.services import Actor
+from tests.config_override import production
 from tests.events.factories import EventFactory, UserFactory
-from tests.staging.conftest import production
 
 pytestmark = pytest.mark.django_db
 
