@@ -146,10 +146,10 @@ def day_detail(request: HttpRequest, slug: str, number: int) -> HttpResponse:
     if claimed is not None:
         with contextlib.suppress(Http404):
             page = selectors.day_page_get(slug=slug, number=number, user_id=claimed)
-    if page is not None:
-        with prefetched_user(claimed, page.user_row):
-            player_id = _player_id(request)
-    else:
+    prefetched = (
+        prefetched_user(claimed, page.user_row) if page is not None else contextlib.nullcontext()
+    )
+    with prefetched:
         player_id = _player_id(request)
     if page is None or player_id != claimed:
         page = selectors.day_page_get(slug=slug, number=number, user_id=player_id)
