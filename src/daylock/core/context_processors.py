@@ -30,7 +30,9 @@ class Viewer:
 ANONYMOUS = Viewer(signed_in=False, name="", staff=False)
 
 
-def environment(request: HttpRequest) -> dict[str, Any]:
+def frame(request: HttpRequest) -> dict[str, Any]:
+    """The frame's values apart from the CSRF field: plain, immutable values (a
+    memoised page is keyed by them, see :mod:`daylock.core.pages`)."""
     policy = config.policy()
     user = getattr(request, "user", None)
     signed_in = user is not None and user.is_authenticated
@@ -47,6 +49,12 @@ def environment(request: HttpRequest) -> dict[str, Any]:
             user_id=user.pk if user is not None and signed_in else None
         ),
         "viewer": viewer,
+    }
+
+
+def environment(request: HttpRequest) -> dict[str, Any]:
+    return {
+        **frame(request),
         # The hidden CSRF field, computed once per page: the Jinja2 backend's own
         # ``csrf_input`` masks the token again at every form (32 random draws each).
         "csrf_input": SimpleLazyObject(lambda: csrf_input(request)),

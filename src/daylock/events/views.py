@@ -19,9 +19,10 @@ from django.views.decorators.http import require_POST
 
 from daylock.accounts.backends import prefetched_user, session_user_id
 from daylock.accounts.models import User
+from daylock.core import pages
 from daylock.events import selectors, services
 from daylock.events.forms import AnswerForm, FeedbackForm
-from daylock.events.models import Challenge, Day, Event, Tier
+from daylock.events.models import Day, Event, Tier
 from daylock.events.rendering import render_markdown
 
 
@@ -67,16 +68,29 @@ def event_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 @dataclass(frozen=True)
 class TierPanel:
-    """One challenge on the day page. Plain strings for the template: resolving
-    ``tier.label`` on an enum member in a template costs more than building these."""
+    """One challenge on the day page, as plain values: the page is memoised by them
+    (:mod:`daylock.core.pages`), and resolving ``tier.label`` on an enum member in a
+    template costs more than building these."""
 
     tier: str
     label: str
-    challenge: Challenge
+    prompt: str
     solved: bool
     input_id: str
     input_html: SafeString
-    errors: list[str]
+    errors: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EventHeading:
+    slug: str
+    name: str
+
+
+@dataclass(frozen=True)
+class DayHeading:
+    number: int
+    title: str
 
 
 def _answer_auto_id(tier: Tier) -> str:
@@ -92,26 +106,26 @@ def _blank_answer_input(tier: Tier) -> SafeString:
 
 
 def _panel(page: selectors.DayPage, tier: Tier, bound: AnswerForm | None) -> TierPanel:
-    challenge, solved = page.challenges[tier], tier in page.solved
+    prompt, solved = page.challenges[tier].prompt, tier in page.solved
     if bound is None:
         return TierPanel(
             tier=tier.value,
-            label=tier.label,
-            challenge=challenge,
+            label=str(tier.label),
+            prompt=prompt,
             solved=solved,
             input_id=_answer_auto_id(tier) % "answer",
             input_html=_blank_answer_input(tier),
-            errors=[],
+            errors=(),
         )
     field = bound["answer"]
     return TierPanel(
         tier=tier.value,
-        label=tier.label,
-        challenge=challenge,
+        label=str(tier.label),
+        prompt=prompt,
         solved=solved,
         input_id=field.id_for_label,
         input_html=field.as_widget(),
-        errors=[str(error) for error in field.errors],
+        errors=tuple(str(error) for error in field.errors),
     )
 
 
@@ -123,15 +137,18 @@ def _render_day(
     status: int = 200,
 ) -> HttpResponse:
     signed_in = _player(request) is not None
+    event, day = page.event, page.day
     context = {
-        "event": page.event,
-        "day": page.day,
+        "event": EventHeading(slug=event.slug, name=event.name),
+        "day": DayHeading(number=day.number, title=day.title),
         "signed_in": signed_in,
         "login_url": None if signed_in else _login_url(request),
-        "body_html": render_markdown(page.day.body_markdown),
-        "panels": [_panel(page, tier, (bound or {}).get(tier)) for tier in page.challenges],
+        "body_html": render_markdown(day.body_markdown),
+        "panels": tuple(_panel(page, tier, (bound or {}).get(tier)) for tier in page.challenges),
         "feedback_rating": page.feedback_rating,
     }
+    if bound is None:
+        return pages.render_memoised(request, "events/day.html", context)
     return render(request, "events/day.html", context, status=status)
 
 
