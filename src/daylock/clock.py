@@ -58,8 +58,11 @@ _memo: contextvars.ContextVar[Offsets | None] = contextvars.ContextVar(
 )
 
 
+USER_SCOPE_PREFIX = "user:"
+
+
 def user_scope(user_id: int) -> str:
-    return f"user:{user_id}"
+    return f"{USER_SCOPE_PREFIX}{user_id}"
 
 
 def now(*, user_id: int | None = None) -> datetime:
@@ -134,18 +137,20 @@ def _read_database(scopes: list[str]) -> Offsets:
     return found
 
 
-def overrides_sql() -> str:
+def overrides_sql(*, user_id_sql: str = "%s") -> str:
     """SQL for two scalar subqueries: the environment's offset and one user's, the
-    user's scope (:func:`user_scope`, or ``""`` for nobody) being the one ``%s``
-    parameter. A page that runs one query anyway reads the overrides in it and hands
-    the two values to :func:`remember`, instead of a cache round trip of its own."""
+    user being the SQL expression ``user_id_sql`` (a column of the page's own query,
+    or by default one ``%s`` parameter; NULL for nobody). A page that runs one query
+    anyway reads the overrides in it and hands the two values to :func:`remember`,
+    instead of a cache round trip of its own."""
     from daylock.core.models import ClockOverride
 
     table = connection.ops.quote_name(ClockOverride._meta.db_table)
     offset = connection.ops.quote_name(ClockOverride._meta.get_field("offset").column)
     scope = connection.ops.quote_name(ClockOverride._meta.get_field("scope").column)
     select = f"(SELECT o.{offset} FROM {table} o WHERE o.{scope} = "  # noqa: S608
-    return f"{select}'{ENVIRONMENT_SCOPE}'), {select}%s)"
+    user = f"'{USER_SCOPE_PREFIX}' || CAST({user_id_sql} AS TEXT)"
+    return f"{select}'{ENVIRONMENT_SCOPE}'), {select}{user})"
 
 
 def remember(*, user_id: int | None, environment_offset: Any, user_offset: Any) -> None:

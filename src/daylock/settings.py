@@ -122,7 +122,8 @@ else:
             "KEY_PREFIX": f"daylock:{_env}",
         }
     }
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# cached_db with a user id on each row (see daylock.accounts.sessions).
+SESSION_ENGINE = "daylock.accounts.sessions"
 # Distinct cookie names: two environments on one host (ports differ) never mix sessions.
 SESSION_COOKIE_NAME = f"daylock_{_env}_session"
 CSRF_COOKIE_NAME = f"daylock_{_env}_csrftoken"

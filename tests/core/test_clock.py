@@ -73,7 +73,7 @@ def test_overrides_read_by_another_query_serve_the_rest_of_the_request() -> None
     ClockOverride.objects.create(scope=clock.ENVIRONMENT_SCOPE, offset=timedelta(hours=1))
     ClockOverride.objects.create(scope=clock.user_scope(7), offset=timedelta(days=3))
     with connection.cursor() as cursor:
-        cursor.execute(sql, [clock.user_scope(7)])
+        cursor.execute(sql, [7])
         environment_offset, user_offset = cursor.fetchone()
     with clock.request_scope(), mock.patch.object(clock, "_load", side_effect=AssertionError):
         clock.remember(user_id=7, environment_offset=environment_offset, user_offset=user_offset)

@@ -174,8 +174,8 @@ def test_logged_in_day_page_queries(client: Client) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_logged_in_day_page_is_one_query_and_no_clock_cache_read(client: Client) -> None:
-    """As served (no transaction around the request): the session comes from Redis,
-    the page is one query, and the clock costs no Redis read."""
+    """As served (no transaction around the request): the page is one query, and the
+    clock costs no Redis read (the session neither: tests/accounts/test_sessions.py)."""
     EventFactory(slug="budget")
     client.force_login(UserFactory())
     client.get("/events/budget/day/1/")

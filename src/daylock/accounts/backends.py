@@ -18,12 +18,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.http import HttpRequest
 
 from daylock.accounts.models import User
 from daylock.core.prepared import PreparedQuery
@@ -49,14 +47,6 @@ def user_columns_sql(alias: str) -> str:
     """The columns :meth:`DaylockBackend.get_user` needs, from the users table
     joined as ``alias``, in the order :func:`prefetched_user` expects them."""
     return ", ".join(f"{alias}.{connection.ops.quote_name(f.column)}" for f in _USER_FIELDS)
-
-
-def session_user_id(request: HttpRequest) -> int | None:
-    """The user id the session claims — not yet checked (``request.user`` checks it)."""
-    try:
-        return User._meta.pk.to_python(request.session.get(SESSION_KEY))  # type: ignore[no-any-return]
-    except ValidationError:
-        return None
 
 
 @contextmanager

@@ -15,10 +15,11 @@ from typing import Any
 from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.http import Http404
+from django.utils import timezone
 
 from daylock import clock, config
 from daylock.accounts.backends import USER_COLUMN_COUNT, user_columns_sql
-from daylock.accounts.models import DiscordAccount, User
+from daylock.accounts.models import DiscordAccount, Session, User
 from daylock.core.prepared import PreparedQuery
 from daylock.events import timelock
 from daylock.events.models import (
@@ -87,34 +88,50 @@ class DayPage:
     solved: frozenset[Tier]
     #: This user's rating of this day, if they gave feedback.
     feedback_rating: int | None
+    #: Whom the page was read for: the user id asked for, or the one the session's
+    #: row names (None: anonymous, or no such session).
+    user_id: int | None = None
     #: The user's own row, read in the same query for the authentication backend
     #: (:func:`daylock.accounts.backends.prefetched_user`); None if there is no such
     #: user or the page was read for an anonymous visitor.
     user_row: tuple[Any, ...] | None = None
+    #: Read by session: the session row's data (``SessionStore.adopt``), None if the
+    #: session has no unexpired row.
+    session_data: str | None = None
 
 
 # Columns in each model's field order (Model.from_db pairs them up positionally).
 _EVENT_FIELDS = ["id", "slug", "name", "time_zone", "starts_on", "day_count", "published"]
 _DAY_FIELDS = ["id", "event_id", "number", "title", "body_markdown"]
 _CHALLENGE_FIELDS = ["id", "day_id", "tier", "prompt"]
+#: ``w`` is whom the page is for: one row (user_id, session_data) from ``{who}``.
 _DAY_PAGE_SQL = """
 SELECT e.id, e.slug, e.name, e.time_zone, e.starts_on, e.day_count, e.published,
        d.id, d.event_id, d.number, d.title, d.body_markdown,
        c.id, c.day_id, c.tier, c.prompt,
        EXISTS (SELECT 1 FROM {progress} p
-               WHERE p.user_id = %s AND p.day_id = d.id AND p.tier = c.tier),
+               WHERE p.user_id = w.user_id AND p.day_id = d.id AND p.tier = c.tier),
        (SELECT f.rating FROM {feedback} f
-        WHERE f.user_id = %s AND f.event_id = e.id AND f.day_id = d.id),
+        WHERE f.user_id = w.user_id AND f.event_id = e.id AND f.day_id = d.id),
        {unlocked},
        {clock},
+       w.user_id, w.session_data,
        {user_columns}
 FROM {event} e
 JOIN {day} d ON d.event_id = e.id
 LEFT JOIN {challenge} c ON c.day_id = d.id
-LEFT JOIN {user} u ON u.id = %s
+LEFT JOIN ({who}) w ON TRUE
+LEFT JOIN {user} u ON u.id = w.user_id
 WHERE e.slug = %s AND e.published AND d.number = %s AND d.number <= e.day_count
 ORDER BY c.tier
 """
+_WHO = {
+    "user": "SELECT CAST(%s AS BIGINT) AS user_id, CAST(NULL AS TEXT) AS session_data",
+    "session": (
+        f"SELECT s.user_id, s.session_data FROM {Session._meta.db_table} s "  # noqa: S608
+        "WHERE s.session_key = %s AND s.expire_date > %s"
+    ),
+}
 _TABLES = {
     "event": Event._meta.db_table,
     "day": Day._meta.db_table,
@@ -126,30 +143,38 @@ _TABLES = {
 #: Early unlocks (a test utility) are read only where the policy has test_utilities.
 _UNLOCKED_SQL = (
     f"EXISTS (SELECT 1 FROM {DayUnlock._meta.db_table} u "  # noqa: S608 - our table name
-    "WHERE u.day_id = d.id AND (u.user_id IS NULL OR u.user_id = %s))"
+    "WHERE u.day_id = d.id AND (u.user_id IS NULL OR u.user_id = w.user_id))"
 )
-#: By whether early unlocks (``policy.test_utilities``) and moved clocks
-#: (``policy.clock_override``) are honoured; the clock's overrides are read in the same
-#: query, so a page view costs no cache round trip for them.
+#: By whom the page is read for, whether early unlocks (``policy.test_utilities``) and
+#: moved clocks (``policy.clock_override``) are honoured; the clock's overrides are
+#: read in the same query, so a page view costs no cache round trip for them.
 _DAY_PAGE = {
-    (unlocks, moved_clock): PreparedQuery(
-        f"daylock_day_page_{int(unlocks)}{int(moved_clock)}",
+    (who, unlocks, moved_clock): PreparedQuery(
+        f"daylock_day_page_{who}_{int(unlocks)}{int(moved_clock)}",
         _DAY_PAGE_SQL.format(
+            who=_WHO[who],
             unlocked=_UNLOCKED_SQL if unlocks else "FALSE",
-            clock=clock.overrides_sql() if moved_clock else "NULL, NULL",
+            clock=clock.overrides_sql(user_id_sql="w.user_id") if moved_clock else "NULL, NULL",
             user_columns=user_columns_sql("u"),
             **_TABLES,
         ),
     )
+    for who in _WHO
     for unlocks in (True, False)
     for moved_clock in (True, False)
 }
 
 
-def day_page_get(*, slug: str, number: int, user_id: int | None) -> DayPage:
+def day_page_get(
+    *, slug: str, number: int, user_id: int | None = None, session_key: str | None = None
+) -> DayPage:
     """The day page's data if the day is open for this user, in ONE query; 404
     otherwise, exactly like :func:`event_get` + :func:`day_get_open` (unpublished event,
     no such day, a day past ``day_count``, a locked day: all the same 404).
+
+    For ``user_id`` (None: an anonymous visitor), or, given ``session_key``, for the
+    user that session's row names — the row is read in the same query, so a page
+    view needs no session read of its own (``DayPage.session_data``).
 
     The same rules as those selectors plus :func:`challenges_for`,
     :func:`solved_tiers` and :func:`feedback_get`, written as one hand-made SQL
@@ -162,22 +187,23 @@ def day_page_get(*, slug: str, number: int, user_id: int | None) -> DayPage:
         raise Http404("no such day")
     policy = config.policy()
     unlocks, moved_clock = policy.test_utilities, policy.clock_override
-    params: list[Any] = [user_id, user_id]
-    if unlocks:
-        params.append(user_id)
-    if moved_clock:
-        params.append(clock.user_scope(user_id) if user_id is not None else "")
-    rows = _DAY_PAGE[unlocks, moved_clock].fetchall([*params, user_id, slug, number])
+    params: list[Any]
+    if session_key is None:
+        who, params = "user", [user_id]
+    else:
+        who, params = "session", [session_key, timezone.now()]
+    rows = _DAY_PAGE[who, unlocks, moved_clock].fetchall([*params, slug, number])
     if not rows:
         raise Http404("no such day")
     first = rows[0]
+    reader = first[21]
     if moved_clock:
-        clock.remember(user_id=user_id, environment_offset=first[19], user_offset=first[20])
+        clock.remember(user_id=reader, environment_offset=first[19], user_offset=first[20])
     db = connection.alias
     event = Event.from_db(db, _EVENT_FIELDS, first[0:7])
     day = Day.from_db(db, _DAY_FIELDS, first[7:12])
     day.event = event
-    now = clock.now(user_id=user_id)
+    now = clock.now(user_id=reader)
     if now < timelock.unlock_instant(event, day.number) and not first[18]:
         raise Http404("no such day")
     challenges: dict[Tier, Challenge] = {}
@@ -198,7 +224,9 @@ def day_page_get(*, slug: str, number: int, user_id: int | None) -> DayPage:
         challenges=ordered,
         solved=frozenset(solved),
         feedback_rating=first[17],
-        user_row=first[21 : 21 + USER_COLUMN_COUNT] if first[21] is not None else None,
+        user_id=reader,
+        user_row=first[23 : 23 + USER_COLUMN_COUNT] if first[23] is not None else None,
+        session_data=first[22],
     )
 
 

@@ -17,8 +17,9 @@ from django.urls import reverse
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
-from daylock.accounts.backends import prefetched_user, session_user_id
+from daylock.accounts.backends import prefetched_user
 from daylock.accounts.models import User
+from daylock.accounts.sessions import adopt
 from daylock.core import pages
 from daylock.events import selectors, services
 from daylock.events.forms import AnswerForm, FeedbackForm
@@ -153,22 +154,28 @@ def _render_day(
 
 
 def day_detail(request: HttpRequest, slug: str, number: int) -> HttpResponse:
-    """The most requested page: one query reads the day for the user the session
-    claims together with that user's row, which the authentication backend then
-    checks as usual (``prefetched_user``). If the session turns out not to log
-    anyone in, or the day is not open for the claimed user, the day is read again
-    for whoever ``request.user`` really is."""
-    claimed = session_user_id(request)
+    """The most requested page: one query reads the session's row, the user it names
+    and the day for that user. The session takes the row's data (``adopt``) and the
+    authentication backend checks the user's row as usual (``prefetched_user``). If
+    the session does not log anyone in, or the day is not open for that user, the day
+    is read again for whoever ``request.user`` really is."""
+    key = request.session.session_key
+    if key is None:  # no session cookie: an anonymous visitor
+        return _render_day(request, selectors.day_page_get(slug=slug, number=number))
     page: selectors.DayPage | None = None
-    if claimed is not None:
-        with contextlib.suppress(Http404):
-            page = selectors.day_page_get(slug=slug, number=number, user_id=claimed)
+    with contextlib.suppress(Http404):
+        page = selectors.day_page_get(slug=slug, number=number, session_key=key)
+    claimed = None
+    if page is not None and page.session_data is not None:
+        claimed = adopt(request.session, page.session_data)
     prefetched = (
-        prefetched_user(claimed, page.user_row) if page is not None else contextlib.nullcontext()
+        prefetched_user(claimed, page.user_row)
+        if page is not None and claimed is not None and claimed == page.user_id
+        else contextlib.nullcontext()
     )
     with prefetched:
         player_id = _player_id(request)
-    if page is None or player_id != claimed:
+    if page is None or player_id != page.user_id:
         page = selectors.day_page_get(slug=slug, number=number, user_id=player_id)
     return _render_day(request, page)
 
