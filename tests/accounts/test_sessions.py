@@ -11,7 +11,7 @@ import pytest
 from django.core.cache import caches
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
-from django.test import Client
+from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -135,3 +135,41 @@ def test_sessions_from_before_the_migration_keep_their_users_logged_in() -> None
     assert set(copied) == {live.session_key}
     assert copied[live.session_key].user_id == user.pk
     assert SessionStore(live.session_key).load()["_auth_user_id"] == str(user.pk)
+
+
+def _signed(data: dict[str, object]) -> str:
+    return SessionStore().encode(data)
+
+
+def test_a_remembered_row_gives_each_request_its_own_data() -> None:
+    text = _signed({"_auth_user_id": "7", "_auth_user_hash": "h"})
+    first, second = SessionStore("a" * 32), SessionStore("b" * 32)
+    assert first.adopt(text) == 7
+    first["_auth_user_id"] = "8"  # a request changing its session
+    first["extra"] = 1
+    assert second.adopt(text) == 7
+    assert dict(second.items()) == {"_auth_user_id": "7", "_auth_user_hash": "h"}
+
+
+def test_nested_values_are_decoded_afresh_each_time() -> None:
+    text = _signed({"_auth_user_id": "7", "oauth": {"state": "s"}})
+    first, second = SessionStore("a" * 32), SessionStore("b" * 32)
+    first.adopt(text)
+    first["oauth"]["state"] = "changed in place"
+    second.adopt(text)
+    assert second["oauth"] == {"state": "s"}
+
+
+def test_a_forged_row_is_refused_and_logged_every_time(caplog: pytest.LogCaptureFixture) -> None:
+    forged = _signed({"_auth_user_id": "7"})[:-2] + "xx"
+    with caplog.at_level("WARNING", logger="django.security.SuspiciousSession"):
+        assert SessionStore("a" * 32).adopt(forged) is None
+        assert SessionStore("b" * 32).adopt(forged) is None
+    assert [r.getMessage() for r in caplog.records].count("Session data corrupted") == 2
+
+
+def test_a_new_signing_key_is_not_fooled_by_what_the_old_one_verified() -> None:
+    text = _signed({"_auth_user_id": "7"})
+    assert SessionStore("a" * 32).adopt(text) == 7
+    with override_settings(SECRET_KEY="another-key-" + "x" * 50):
+        assert SessionStore("b" * 32).adopt(text) is None
