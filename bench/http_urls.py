@@ -1,7 +1,7 @@
 """Daylock's URLs plus two bench-only views, only ever served by the benchmark:
 ``/bench/plain`` returns 20 bytes (the baseline of ``bench_http``), ``/bench/whoami``
-returns 20 bytes after logging the session's user in (the floor of any logged-in page:
-session from Redis, the user's row, no page of its own)."""
+returns 20 bytes after logging the session's user in the usual way (session from
+Redis, the user's row from PostgreSQL, no page of its own)."""
 
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, URLResolver, path

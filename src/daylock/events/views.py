@@ -148,7 +148,7 @@ def _render_day(
         "panels": tuple(_panel(page, tier, (bound or {}).get(tier)) for tier in page.challenges),
         "feedback_rating": page.feedback_rating,
     }
-    if bound is None:
+    if bound is None and status == 200:
         return pages.render_memoised(request, "events/day.html", context)
     return render(request, "events/day.html", context, status=status)
 
