@@ -14,6 +14,7 @@ from django.contrib.messages import get_messages
 from django.contrib.messages.storage.fallback import FallbackStorage
 from django.middleware.csrf import _unmask_cipher_token
 from django.template import engines
+from django.template.backends import jinja2 as jinja2_backend
 from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.utils.safestring import SafeString
@@ -22,7 +23,7 @@ from jinja2 import meta
 from daylock.accounts.models import User
 from daylock.core import pages
 from daylock.events.models import Day, Tier
-from daylock.events.views import DayHeading, EventHeading
+from daylock.events.views import DayHeading, EventHeading, TierPanel
 from tests.events.factories import EventFactory, ProgressFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -46,7 +47,7 @@ def day_page(client: Client) -> tuple[Client, User, str]:
 
 
 def renders() -> int:
-    return pages._render.cache_info().misses
+    return pages.counts()[1]
 
 
 def test_second_view_is_served_from_memory_with_a_fresh_csrf_field(
@@ -56,7 +57,7 @@ def test_second_view_is_served_from_memory_with_a_fresh_csrf_field(
     first, second = client.get(url), client.get(url)
     assert first.status_code == second.status_code == 200
     assert renders() == 1
-    assert pages._render.cache_info().hits == 1
+    assert pages.counts()[0] == 1
     tokens = [CSRF_FIELD.findall(r.content.decode()) for r in (first, second)]
     assert all(len(t) == 3 for t in tokens)  # log out + two answer forms
     assert tokens[0][0] != tokens[1][0]  # masked afresh for each response
@@ -101,7 +102,7 @@ def test_pending_messages_are_shown_once_and_not_memoised(
     assert "Not quite" in client.get(url).content.decode()
     assert renders() == 1
     assert "Not quite" not in client.get(url).content.decode()
-    assert pages._render.cache_info().hits == 1
+    assert pages.counts()[0] == 1
 
 
 @dataclass
@@ -110,8 +111,9 @@ class Mutable:
 
 
 def _request() -> Any:
+    """A request by the same viewer each time (the frame is part of the key)."""
     request = RequestFactory().get("/")
-    request.user = UserFactory()
+    request.user = User.objects.get_or_create(username="memo-viewer")[0]
     request.session = {}
     request._messages = FallbackStorage(request)
     assert not get_messages(request)
@@ -148,24 +150,51 @@ def test_safe_and_plain_text_never_share_an_entry() -> None:
     assert renders() == 2
 
 
+def test_safe_and_plain_text_never_share_an_entry_inside_a_dataclass_either() -> None:
+    def page(prompt: str) -> str:
+        panel = TierPanel(
+            tier="normal",
+            label="Normal",
+            prompt=prompt,
+            solved=True,
+            input_id="id",
+            input_html=SafeString(""),
+            errors=(),
+        )
+        context = {
+            "event": EventHeading(slug="e", name="E"),
+            "day": DayHeading(number=1, title="One"),
+            "body_html": SafeString(""),
+            "panels": (panel,),
+            "signed_in": True,
+            "login_url": None,
+            "feedback_rating": None,
+        }
+        return pages.render_memoised(_request(), "events/day.html", context).content.decode()
+
+    assert "&lt;b&gt;x&lt;/b&gt;" in page("<b>x</b>")
+    assert "<b>x</b>" in page(SafeString("<b>x</b>"))
+    assert renders() == 2
+
+
 def test_the_day_page_shows_nothing_outside_its_key(day_page: tuple[Client, User, str]) -> None:
     """Every name the templates read is in the key (or a helper that reads only its
     arguments and the key's environment): a template that read ``request``, ``user``
     or anything else unkeyed could not be memoised soundly."""
     client, _, url = day_page
     keyed: list[set[str]] = []
-    render = pages._render
+    real_render = jinja2_backend.Template.render
 
-    def recording(template_name: str, key: tuple[Any, ...], environment: Any) -> str:
-        keyed.append({name for name, _, _ in key})
-        return render(template_name, key, environment)
+    def recording(template: Any, context: dict[str, Any], request: Any = None) -> str:
+        keyed.append(set(context))
+        return str(real_render(template, context, request))
 
-    with mock.patch.object(pages, "_render", recording):
+    with mock.patch.object(jinja2_backend.Template, "render", recording):
         assert client.get(url).status_code == 200
     env = engines["jinja2"].env
     read: set[str] = set()
     for name in ("events/day.html", "base.html"):
         source = env.loader.get_source(env, name)[0]
         read |= meta.find_undeclared_variables(env.parse(source))
-    given = keyed[0] | {"messages", "csrf_input"} | set(env.globals)
+    given = keyed[0] | set(env.globals)
     assert read <= given, f"read but not keyed: {sorted(read - given)}"

@@ -7,18 +7,18 @@ has anyway — the day, the player's progress on it, the frame's banner and view
 identical values give identical HTML, apart from the hidden CSRF field, which Django
 masks afresh for every response.
 
-What makes it sound (checked by ``tests/core/test_pages.py``):
+What makes it sound (checked by ``tests/core/test_page_memo.py``):
 
 - The key is everything the template can see: the page's own context, which must be
   plain immutable values (str, numbers, dates, None, tuples and frozen dataclasses of
   them — a model instance is refused, since its attributes would not be in the key),
   the frame's values (:func:`daylock.core.context_processors.frame`), and what
   Django's helpers read besides their arguments (URL prefix and URLconf, active time
-  zone and language). A str's type is part of the key, so escaped and unescaped text
-  never share an entry.
-- The template gets no ``request``: it renders from the key alone. The CSRF field is
-  a per-process secret placeholder, replaced in each response by a freshly masked
-  field.
+  zone and language). Every value's type is part of the key, at every level, so
+  escaped and unescaped text never share an entry.
+- The template gets no ``request``: it renders from the values the key is made of.
+  The CSRF field is a per-process secret placeholder, replaced in each response by a
+  freshly masked field.
 - A request with flash messages waiting is rendered the ordinary way (showing the
   messages consumes them).
 - Where Jinja2 reloads changed templates (``DEBUG``, the development default),
@@ -27,10 +27,11 @@ What makes it sound (checked by ``tests/core/test_pages.py``):
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import secrets
-from collections.abc import Mapping
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -53,21 +54,33 @@ _SCALARS = (str, int, float, bool, type(None), date, datetime, time, timedelta)
 #: Stands for the CSRF field in memoised HTML; secret, so page content cannot forge it.
 _CSRF_HOLE = mark_safe(f"<!--csrf-{secrets.token_hex(16)}-->")  # noqa: S308 - our constant
 
+_memo: OrderedDict[Hashable, str] = OrderedDict()
+_lock = threading.Lock()  # the development server and tests run threads
 
-def _check_plain(name: str, value: Any) -> None:
+
+@dataclass
+class _Counts:
+    hits: int = 0
+    misses: int = 0
+
+
+_counts = _Counts()
+
+
+def _frozen(name: str, value: Any) -> Hashable:
+    """``value`` as part of a key: with its type at every level (a SafeString and a
+    str of the same text render differently), refusing what is not plain."""
+    kind = type(value)
     if isinstance(value, _SCALARS):
-        return
-    if isinstance(value, tuple):
-        for item in value:
-            _check_plain(name, item)
-        return
-    params = getattr(type(value), "__dataclass_params__", None)
+        return (kind, value)
+    if kind is tuple:
+        return (kind, tuple(_frozen(name, item) for item in value))
+    params = getattr(kind, "__dataclass_params__", None)
     if params is not None and params.frozen:
-        for field in dataclasses.fields(value):
-            _check_plain(name, getattr(value, field.name))
-        return
+        fields = kind.__dataclass_fields__
+        return (kind, tuple(_frozen(name, getattr(value, field)) for field in fields))
     raise TypeError(
-        f"memoised page context {name!r} holds a {type(value).__name__}: only str, "
+        f"memoised page context {name!r} holds a {kind.__name__}: only str, "
         "numbers, dates, None, tuples and frozen dataclasses of them can be part of the key"
     )
 
@@ -79,39 +92,40 @@ def render_memoised(
     if engines["jinja2"].env.auto_reload or get_messages(request):  # type: ignore[attr-defined]
         return render(request, template_name, dict(context))
     values = {**frame(request), **context}
-    key = tuple((name, type(value), value) for name, value in sorted(values.items()))
-    environment = (
+    key = (
+        template_name,
         get_urlconf(),
         get_script_prefix(),
         timezone.get_current_timezone_name(),
         translation.get_language(),
+        tuple((name, _frozen(name, value)) for name, value in sorted(values.items())),
     )
-    try:
-        html = _render(template_name, key, environment)
-    except TypeError:  # an unhashable value: say which, and what is allowed
-        for name, value in values.items():
-            _check_plain(name, value)
-        raise
+    with _lock:
+        html = _memo.get(key)
+        if html is not None:
+            _memo.move_to_end(key)
+            _counts.hits += 1
+    if html is None:
+        page = {"messages": (), "csrf_input": _CSRF_HOLE, **values}
+        html = str(engines["jinja2"].get_template(template_name).render(page))
+        with _lock:
+            _counts.misses += 1
+            _memo[key] = html
+            if len(_memo) > MEMO_SIZE:
+                _memo.popitem(last=False)
     if _CSRF_HOLE in html:
         html = html.replace(_CSRF_HOLE, csrf_input(request))
     return HttpResponse(html)
 
 
-@functools.lru_cache(maxsize=MEMO_SIZE)
-def _render(
-    template_name: str,
-    key: tuple[tuple[str, type, Any], ...],
-    environment: tuple[str | None, str, str, str | None],
-) -> str:
-    """The HTML for one key (``environment`` is in the key; the helpers read it from the
-    request's state, which is the same as when it was computed)."""
-    context: dict[str, Any] = {"messages": (), "csrf_input": _CSRF_HOLE}
-    for name, _, value in key:
-        _check_plain(name, value)
-        context[name] = value
-    return str(engines["jinja2"].get_template(template_name).render(context))
+def counts() -> tuple[int, int, int]:
+    """(hits, misses, pages kept) since the process started or :func:`clear`."""
+    with _lock:
+        return _counts.hits, _counts.misses, len(_memo)
 
 
 def clear() -> None:
     """Forget every memoised page (tests that change what a template shows)."""
-    _render.cache_clear()
+    with _lock:
+        _memo.clear()
+        _counts.hits = _counts.misses = 0
