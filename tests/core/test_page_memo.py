@@ -6,8 +6,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from unittest import mock
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.messages import get_messages
@@ -148,6 +150,17 @@ def test_safe_and_plain_text_never_share_an_entry() -> None:
     assert "&lt;b&gt;x&lt;/b&gt;" in escaped and "<b>x</b>" not in escaped
     assert "<b>x</b>" in kept
     assert renders() == 2
+
+
+def test_equal_values_that_print_differently_are_different_keys() -> None:
+    utc = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    paris = utc.astimezone(ZoneInfo("Europe/Paris"))
+    berlin = utc.astimezone(ZoneInfo("Europe/Berlin"))
+    assert utc == paris == berlin
+    keys = {pages._frozen("t", v) for v in (utc, paris, berlin)}
+    assert len(keys) == 3
+    assert pages._frozen("f", 0.0) != pages._frozen("f", -0.0)
+    assert pages._frozen("n", 1) != pages._frozen("n", 1.0) != pages._frozen("n", True)
 
 
 def test_safe_and_plain_text_never_share_an_entry_inside_a_dataclass_either() -> None:

@@ -69,8 +69,14 @@ _counts = _Counts()
 
 def _frozen(name: str, value: Any) -> Hashable:
     """``value`` as part of a key: with its type at every level (a SafeString and a
-    str of the same text render differently), refusing what is not plain."""
+    str of the same text render differently), refusing what is not plain. Values
+    that are equal but print differently are told apart too: the same instant in
+    two time zones, 0.0 and -0.0."""
     kind = type(value)
+    if isinstance(value, datetime | time):
+        return (kind, value, value.tzinfo)
+    if isinstance(value, float):
+        return (kind, repr(value))
     if isinstance(value, _SCALARS):
         return (kind, value)
     if kind is tuple:
