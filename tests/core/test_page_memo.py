@@ -132,21 +132,24 @@ def test_context_that_is_not_plain_is_refused(value: Any) -> None:
         pages.render_memoised(_request(), "events/day.html", {"event": value})
 
 
-def test_safe_and_plain_text_never_share_an_entry() -> None:
+def _day_page(**values: Any) -> str:
+    """The day template memoised for a context of plain values, ``values`` changed."""
     context: dict[str, Any] = {
         "event": EventHeading(slug="e", name="E"),
         "day": DayHeading(number=1, title="One"),
+        "body_html": SafeString(""),
         "panels": (),
-        "signed_in": False,
-        "login_url": "/login",
+        "signed_in": True,
+        "login_url": None,
         "feedback_rating": None,
     }
-    escaped = pages.render_memoised(
-        _request(), "events/day.html", {**context, "body_html": "<b>x</b>"}
-    ).content.decode()
-    kept = pages.render_memoised(
-        _request(), "events/day.html", {**context, "body_html": SafeString("<b>x</b>")}
-    ).content.decode()
+    page = pages.render_memoised(_request(), "events/day.html", context | values)
+    return page.content.decode()
+
+
+def test_safe_and_plain_text_never_share_an_entry() -> None:
+    escaped = _day_page(body_html="<b>x</b>")
+    kept = _day_page(body_html=SafeString("<b>x</b>"))
     assert "&lt;b&gt;x&lt;/b&gt;" in escaped and "<b>x</b>" not in escaped
     assert "<b>x</b>" in kept
     assert renders() == 2
@@ -174,16 +177,7 @@ def test_safe_and_plain_text_never_share_an_entry_inside_a_dataclass_either() ->
             input_html=SafeString(""),
             errors=(),
         )
-        context = {
-            "event": EventHeading(slug="e", name="E"),
-            "day": DayHeading(number=1, title="One"),
-            "body_html": SafeString(""),
-            "panels": (panel,),
-            "signed_in": True,
-            "login_url": None,
-            "feedback_rating": None,
-        }
-        return pages.render_memoised(_request(), "events/day.html", context).content.decode()
+        return _day_page(panels=(panel,))
 
     assert "&lt;b&gt;x&lt;/b&gt;" in page("<b>x</b>")
     assert "<b>x</b>" in page(SafeString("<b>x</b>"))

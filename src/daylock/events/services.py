@@ -113,15 +113,16 @@ _T = {
     "event": Event._meta.db_table,
 }
 
-#: (user, tier) pairs of one event that hold now, with the instant each was completed:
+#: (user, event, tier) completions that hold now, with the instant each was completed:
 #: every day up to ``day_count`` solved at that tier. ``COUNT(*)`` counts distinct days
 #: because progress is unique per (user, day, tier) and day numbers per event. The
 #: event's ``day_count`` is read from the database, never from a possibly stale object.
-#: ``{users}`` / ``{tier}`` narrow it (an ``IN`` list / one tier) or are empty.
+#: ``{event}`` / ``{users}`` / ``{tier}`` narrow it (one event / an ``IN`` list / one
+#: tier) or are empty.
 _HOLDING_SQL = (
-    "SELECT p.user_id, d.event_id, p.tier, MAX(p.solved_at) "
+    "SELECT p.user_id, d.event_id, p.tier, MAX(p.solved_at) AS completed_at "
     "FROM {progress} p JOIN {day} d ON d.id = p.day_id JOIN {event} e ON e.id = d.event_id "
-    "WHERE d.event_id = %s AND d.number <= e.day_count{users}{tier} "
+    "WHERE d.number <= e.day_count{event_filter}{users}{tier} "
     "GROUP BY p.user_id, d.event_id, p.tier HAVING COUNT(*) = MAX(e.day_count)"
 )
 #: Rows of the event (of some users) that no longer hold. Row-value ``NOT IN`` (no
@@ -141,11 +142,7 @@ _UPSERT_SQL = (
 #: ``ON CONFLICT``: it runs while a bulk load has the unique constraint dropped).
 _ADD_MISSING_SQL = (
     "INSERT INTO {completion} (user_id, event_id, tier, completed_at) "
-    "SELECT h.user_id, h.event_id, h.tier, h.completed_at FROM ("
-    "SELECT p.user_id, d.event_id, p.tier, MAX(p.solved_at) AS completed_at "
-    "FROM {progress} p JOIN {day} d ON d.id = p.day_id JOIN {event} e ON e.id = d.event_id "
-    "WHERE d.number <= e.day_count GROUP BY p.user_id, d.event_id, p.tier "
-    "HAVING COUNT(*) = MAX(e.day_count)) h "
+    "SELECT h.user_id, h.event_id, h.tier, h.completed_at FROM ({holding}) h "
     "WHERE NOT EXISTS (SELECT 1 FROM {completion} c WHERE c.user_id = h.user_id "
     "AND c.event_id = h.event_id AND c.tier = h.tier)"
 )
@@ -153,9 +150,10 @@ _ADD_MISSING_SQL = (
 _USER_BATCH = 500
 
 
-def _holding(*, users: int, tier: bool) -> str:
+def _holding(*, users: int, tier: bool, one_event: bool = True) -> str:
     marks = ", ".join(["%s"] * users)
     return _HOLDING_SQL.format(
+        event_filter=" AND d.event_id = %s" if one_event else "",
         users=f" AND p.user_id IN ({marks})" if users else "",
         tier=" AND p.tier = %s" if tier else "",
         **_T,
@@ -200,7 +198,8 @@ def completions_add_missing() -> int:
     adds: after progress was deleted or days changed, use :func:`completion_refresh`.
     """
     with connection.cursor() as cursor:
-        cursor.execute(_ADD_MISSING_SQL.format(**_T))
+        holding = _holding(users=0, tier=False, one_event=False)
+        cursor.execute(_ADD_MISSING_SQL.format(holding=holding, **_T))
         added: int = cursor.rowcount
     return max(added, 0)
 
