@@ -18,7 +18,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent
 #: Where the development default keeps its SQLite file (``make run``).
@@ -31,6 +31,38 @@ EMULATOR_MOUNT = "/_emulator/discord"
 OAUTH_CALLBACK_PATH = "/auth/discord/callback/"
 #: Path prefix of the admin-only test utilities (never mounted in production).
 TESTTOOLS_PREFIX = "/staff/testtools/"
+
+#: ``DATABASE_URL`` query parameters that tune the connection without moving it. Any
+#: other (``dbname``, ``options``/``search_path``, ``service``, ``host``…) could put
+#: Daylock into another database or schema than the URL's path names: refused.
+DATABASE_URL_PARAMETERS = frozenset(
+    {
+        "sslmode",
+        "sslrootcert",
+        "sslcert",
+        "sslkey",
+        "sslcrl",
+        "sslpassword",
+        "channel_binding",
+        "gssencmode",
+        "connect_timeout",
+        "application_name",
+        "keepalives",
+        "keepalives_idle",
+        "keepalives_interval",
+        "keepalives_count",
+        "tcp_user_timeout",
+    }
+)
+#: libpq's environment variables that choose a database, schema or server behind the
+#: URL's back (``PGOPTIONS='-c search_path=…'``, a service file's ``dbname``…).
+LIBPQ_REDIRECTING_VARIABLES = (
+    "PGDATABASE",
+    "PGOPTIONS",
+    "PGSERVICE",
+    "PGSERVICEFILE",
+    "PGHOSTADDR",
+)
 
 MIN_SECRET_KEY_LENGTH = 50
 MIN_SECRET_KEY_UNIQUE_CHARS = 5
@@ -292,6 +324,40 @@ def parse_app_env(environ: Mapping[str, str]) -> Environment:
     return env
 
 
+def check_database_url_stays_home(url: str, environ: Mapping[str, str]) -> None:
+    """Refuse connection settings that move Daylock off the database the URL names.
+
+    Daylock owns a database of its own; the guards then verify, over the live
+    connection, that the database reached is the one named here.
+    """
+    parts = urlsplit(url)
+    names = sorted({name for name, _ in parse_qsl(parts.query, keep_blank_values=True)})
+    moving = [name for name in names if name.lower() not in DATABASE_URL_PARAMETERS]
+    if moving:
+        raise Refusal(
+            "config",
+            f"DATABASE_URL carries {', '.join('?' + n + '=' for n in moving)} (connection "
+            "settings that can move Daylock into another database or schema)",
+            "remove them: name this environment's own database in the URL's path; Daylock "
+            "uses its public schema (allowed: " + ", ".join(sorted(DATABASE_URL_PARAMETERS)) + ")",
+        )
+    if not unquote(parts.path.lstrip("/")):
+        raise Refusal(
+            "config",
+            "DATABASE_URL names no database",
+            "put this environment's own database name in the URL's path: postgres://host/name",
+        )
+    set_here = [name for name in LIBPQ_REDIRECTING_VARIABLES if environ.get(name, "").strip()]
+    if set_here:
+        raise Refusal(
+            "config",
+            f"{', '.join(set_here)} set in the environment (libpq would use it to choose "
+            "another database, schema or server than DATABASE_URL names)",
+            f"unset {', '.join(set_here)} for Daylock's processes; DATABASE_URL alone says "
+            "where the database is",
+        )
+
+
 def load_config(environ: Mapping[str, str] | None = None) -> Config:
     """Parse the process environment into a :class:`Config`, or raise a :class:`Refusal`.
 
@@ -340,6 +406,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
             f"DATABASE_URL has scheme {scheme!r}",
             "use a postgres:// URL (or sqlite:/// in development)",
         )
+    if scheme != "sqlite":
+        check_database_url_stays_home(database_url, environ)
     redis_url = environ.get("REDIS_URL", "").strip() or None
     if redis_url is not None and urlsplit(redis_url).scheme not in {"redis", "rediss", "unix"}:
         raise Refusal(

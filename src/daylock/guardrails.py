@@ -12,15 +12,14 @@ or writes anything.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import NoReturn
 from urllib.parse import urlsplit
 
+from daylock import stamps
 from daylock.config import (
     MIN_SECRET_KEY_LENGTH,
     MIN_SECRET_KEY_UNIQUE_CHARS,
@@ -31,10 +30,10 @@ from daylock.config import (
     parse_app_env,
 )
 
-STAMP_TABLE = "daylock_environment_stamp"
-#: Deliberately *not* under the ``daylock:<env>:`` prefix: a process of any
-#: environment must find another environment's stamp in the same place.
-REDIS_STAMP_KEY = "daylock:environment-stamp"
+# Re-exported for the processes that wait for their database (worker) and for models.
+STAMP_TABLE = stamps.STAMP_TABLE
+REDIS_STAMP_KEY = stamps.REDIS_STAMP_KEY
+read_database_stamp = stamps.read_database_stamp
 
 GUARD_NAMES = (
     "flags",
@@ -195,132 +194,21 @@ def check_configuration(environ: Mapping[str, str] | None = None) -> Config:
     return config
 
 
-# --- resource stamps ------------------------------------------------------------------
-
-
-def describe_database_url(url: str) -> str:
-    """The database's address without credentials (safe to print and log)."""
-    parts = urlsplit(url)
-    if parts.scheme.startswith("sqlite"):
-        return f"sqlite {parts.path.replace('//', '/')}"
-    host = parts.hostname or "localhost"
-    port = f":{parts.port}" if parts.port else ""
-    return f"postgresql {host}{port}{parts.path}"
-
-
-def describe_redis_url(url: str) -> str:
-    parts = urlsplit(url)
-    return f"redis {parts.hostname or 'localhost'}:{parts.port or 6379}{parts.path or '/0'}"
-
-
-@dataclass(frozen=True)
-class Stamp:
-    environment: str
-    instance_id: str
-    created_at: str
-
-
-def read_database_stamp(using: str = "default") -> tuple[Stamp | None, int]:
-    """The database's stamp (or None) and how many tables it holds."""
-    from django.db import connections
-
-    connection = connections[using]
-    tables = connection.introspection.table_names()
-    if STAMP_TABLE not in tables:
-        return None, len(tables)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT environment, instance_id, created_at FROM {STAMP_TABLE} "  # noqa: S608
-            "ORDER BY id LIMIT 1"
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return None, len(tables)
-    return Stamp(str(row[0]), str(row[1]), str(row[2])), len(tables)
+# --- resource stamps (identity read from the live connections, see daylock.stamps) ---------
 
 
 def check_database_stamp(config: Config) -> str:
-    from django.db import DatabaseError
-
-    where = describe_database_url(config.database_url)
-    try:
-        stamp, table_count = read_database_stamp()
-    except DatabaseError as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise Refusal(
-            "database-stamp",
-            f"cannot reach the database ({where}): {first_line}",
-            "check DATABASE_URL and that the database server is running",
-        ) from None
-    if stamp is None and table_count == 0:
-        return f"{where} is empty; `daylock migrate` will stamp it {config.app_env}"
-    if stamp is None:
-        raise Refusal(
-            "database-stamp",
-            f"{where} holds {table_count} tables but no environment stamp",
-            "it may belong to another environment or predate stamps; point DATABASE_URL at "
-            f"{config.app_env}'s own database (or an empty one and run `daylock migrate`)",
-        )
-    if stamp.environment != config.app_env:
-        raise Refusal(
-            "database-stamp",
-            f"{where} is stamped {stamp.environment} (instance {stamp.instance_id}) "
-            f"but this process is APP_ENV={config.app_env}",
-            f"point DATABASE_URL at {config.app_env}'s own database; never share a database "
-            "between environments",
-        )
-    return f"{where} stamped {stamp.environment} (instance {stamp.instance_id})"
+    """The database this process reaches is this environment's own (or empty)."""
+    state = stamps.reach_database(guard="database-stamp")
+    return stamps.judge_reached(state, config, guard="database-stamp")
 
 
 def check_redis_stamp(config: Config) -> str:
-    if not config.redis_url:
+    """The Redis DB this process reaches is this environment's own; stamps an empty one."""
+    state = stamps.verify_redis(config, guard="redis-stamp", stamp_empty=True)
+    if state is None:
         return "no REDIS_URL; using the in-process cache"
-    import redis
-
-    where = describe_redis_url(config.redis_url)
-    client = redis.Redis.from_url(config.redis_url, socket_connect_timeout=3, socket_timeout=3)
-    try:
-        raw = client.get(REDIS_STAMP_KEY)
-        if raw is None:
-            keys = client.dbsize()
-            if keys:
-                raise Refusal(
-                    "redis-stamp",
-                    f"{where} holds {keys} keys but no environment stamp",
-                    f"point REDIS_URL at {config.app_env}'s own Redis DB (or an empty one)",
-                )
-            stamp = {
-                "environment": config.app_env.value,
-                "instance_id": uuid.uuid4().hex,
-                "stamped_by_pid": os.getpid(),
-            }
-            # NX: of two processes racing to stamp an empty DB, one wins and both compare.
-            client.set(REDIS_STAMP_KEY, json.dumps(stamp), nx=True)
-            raw = client.get(REDIS_STAMP_KEY)
-    except redis.RedisError as exc:
-        raise Refusal(
-            "redis-stamp",
-            f"cannot reach Redis ({where}): {exc}",
-            "check REDIS_URL and that Redis is running",
-        ) from None
-    finally:
-        client.close()
-    try:
-        found = json.loads(raw or b"{}")
-        environment = str(found["environment"])
-    except (ValueError, KeyError, TypeError):
-        raise Refusal(
-            "redis-stamp",
-            f"{where} has an unreadable stamp key {REDIS_STAMP_KEY}",
-            f"point REDIS_URL at {config.app_env}'s own Redis DB",
-        ) from None
-    if environment != config.app_env:
-        raise Refusal(
-            "redis-stamp",
-            f"{where} is stamped {environment} but this process is APP_ENV={config.app_env}",
-            f"point REDIS_URL at {config.app_env}'s own Redis DB (another DB number or instance)",
-        )
-    return f"{where} stamped {environment}"
+    return stamps.judge_redis(state, environment=config.app_env.value, guard="redis-stamp")
 
 
 def check_resources(config: Config) -> None:

@@ -226,7 +226,10 @@ def test_reset_wipes_and_reseeds_via_the_template(staging_env: dict[str, str]) -
     assert first.returncode == 0, first.stderr
     out = first.stdout
     assert "Reset plan for environment: staging" in out
-    assert f"database: postgresql 127.0.0.1:5432/{name} — stamped staging (instance " in out
+    assert re.search(
+        rf"database: postgresql 127\.0\.0\.1:5432/{name} \(cluster \d+\) — stamped staging \(instance ",
+        out,
+    ), out
     assert "will be DROPPED and re-created" in out
     assert f"{name}_template does not exist yet: built first" in out
     assert "will delete 1 keys matching daylock:staging:*" in out

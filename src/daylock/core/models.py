@@ -7,7 +7,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-from daylock.guardrails import STAMP_TABLE
+from daylock.stamps import STAMP_TABLE
 
 
 class EnvironmentStamp(models.Model):

@@ -24,8 +24,11 @@ instance) and its environment is verified. Redis: only this environment's keys
 would FLUSHDB and take the stamp with it. The stamp key is kept (and re-written if it
 went missing).
 
-Every stamp is re-read immediately before anything is dropped
-(:func:`daylock.staging.guards.require_database` / ``require_redis``).
+Identity, not names: the plan records what the live connection reported (database
+name, cluster ``system_identifier``, stamp instance); every drop and copy acts on that
+verified name, after re-reading the stamp and checking that the maintenance
+connection reaches the same cluster. The template is a database too: it is dropped or
+copied only after its own stamp has been read and found to be this environment's.
 """
 
 from __future__ import annotations
@@ -33,7 +36,6 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -47,17 +49,12 @@ from django.core.management import call_command
 from django.db import connection, connections
 from django.utils import timezone
 
-from daylock import config
+from daylock import config, stamps
 from daylock.config import Refusal
-from daylock.guardrails import (
-    STAMP_TABLE,
-    Stamp,
-    check_redis_stamp,
-    describe_database_url,
-    describe_redis_url,
-)
+from daylock.guardrails import check_redis_stamp
 from daylock.staging import guards
 from daylock.staging.seed import SeedOptions, SeedResult, anchor_for, seed_database
+from daylock.stamps import DatabaseIdentity, Stamp
 
 COMMAND = "reset"
 TEMPLATE_SUFFIX = "_template"
@@ -103,12 +100,7 @@ def fingerprint(options: SeedOptions, *, anchor: datetime) -> str:
 # --- PostgreSQL administration ---------------------------------------------------------------
 
 
-def _database_name() -> str:
-    return str(connection.settings_dict["NAME"])
-
-
-def template_name(name: str | None = None) -> str:
-    name = _database_name() if name is None else name
+def template_name(name: str) -> str:
     template = name + TEMPLATE_SUFFIX
     if len(template) > MAX_IDENTIFIER:
         raise Refusal(
@@ -120,24 +112,44 @@ def template_name(name: str | None = None) -> str:
     return template
 
 
+def _connection_params(dbname: str) -> dict[str, Any]:
+    params = connection.get_connection_params()
+    for name in ("cursor_factory", "context", "prepare_threshold"):
+        params.pop(name, None)
+    params["dbname"] = dbname
+    params["application_name"] = f"daylock-{config.current().app_env}-reset"
+    return params
+
+
+def _system_identifier(conn: Any) -> str:
+    row = conn.execute("SELECT system_identifier::text FROM pg_control_system()").fetchone()
+    return str(row[0])
+
+
 @contextmanager
-def admin_connection() -> Iterator[Any]:
+def admin_connection(verified: DatabaseIdentity) -> Iterator[Any]:
     """An autocommit session on the server's maintenance database (``postgres``), with
-    this environment's credentials: DROP/CREATE DATABASE cannot run inside the target."""
+    this environment's credentials: DROP/CREATE DATABASE cannot run inside the target.
+
+    Refused unless it reaches the very cluster the guard verified (a multi-host URL or
+    a moved server could otherwise land it elsewhere)."""
     import psycopg
 
-    params = connection.get_connection_params()
-    params.pop("cursor_factory", None)
-    params.pop("context", None)
-    params.pop("prepare_threshold", None)
-    params["dbname"] = "postgres"
-    params["application_name"] = f"daylock-{config.current().app_env}-reset"
+    params = _connection_params("postgres")
     try:
         conn = psycopg.connect(**params, autocommit=True)
     except psycopg.OperationalError:
         params["dbname"] = "template1"
         conn = psycopg.connect(**params, autocommit=True)
     try:
+        found = _system_identifier(conn)
+        if found != verified.system_identifier:
+            raise Refusal(
+                COMMAND,
+                f"the maintenance connection reached cluster {found}, not the verified "
+                f"{verified.describe()}",
+                "DATABASE_URL must lead to one server; remove extra hosts or redirections",
+            )
         yield conn
     finally:
         conn.close()
@@ -201,11 +213,10 @@ def _migrate() -> None:
 class ResetPlan:
     environment: str
     engine: str
-    database: str
-    database_name: str
-    database_stamp: Stamp | None
-    redis: str | None
-    redis_stamp: guards.RedisStamp | None
+    #: What the live connections reported when the plan was made: every later step
+    #: compares with it and acts on its names, never on the settings' text.
+    database_state: stamps.DatabaseState
+    redis_state: stamps.RedisState | None
     redis_keys: int
     key_prefix: str
     full: bool
@@ -215,6 +226,30 @@ class ResetPlan:
     template: str | None = None
     template_state: str | None = None  # "current" | "stale" | "missing"
     fingerprint: str = ""
+
+    @property
+    def identity(self) -> DatabaseIdentity:
+        return self.database_state.identity
+
+    @property
+    def database(self) -> str:
+        return self.identity.describe()
+
+    @property
+    def database_name(self) -> str:
+        return self.identity.database
+
+    @property
+    def database_stamp(self) -> Stamp | None:
+        return self.database_state.stamp
+
+    @property
+    def redis(self) -> str | None:
+        return self.redis_state.identity.describe() if self.redis_state else None
+
+    @property
+    def redis_stamp(self) -> Stamp | None:
+        return self.redis_state.stamp if self.redis_state else None
 
     @property
     def mode(self) -> str:
@@ -306,23 +341,20 @@ def make_plan(*, full: bool, options: SeedOptions) -> ResetPlan:
     """Check policy and stamps, and describe what reset will touch."""
     guards.require_policy(command=COMMAND, capability="seed_and_reset")
     cfg = config.current()
-    db_stamp = guards.require_database(command=COMMAND)
-    redis_stamp = guards.require_redis(command=COMMAND)
+    db_state = guards.require_database(command=COMMAND)
+    redis_state = guards.require_redis(command=COMMAND)
     anchor = anchor_for(timezone.now())  # wall time: the wipe drops any moved clock
     plan = ResetPlan(
         environment=cfg.app_env.value,
-        engine=cfg.database_engine,
-        database=describe_database_url(cfg.database_url),
-        database_name=_database_name(),
-        database_stamp=db_stamp,
-        redis=describe_redis_url(cfg.redis_url) if cfg.redis_url else None,
-        redis_stamp=redis_stamp,
+        engine=db_state.identity.engine,
+        database_state=db_state,
+        redis_state=redis_state,
         redis_keys=0,
         key_prefix=key_prefix(),
         full=full,
         options=options,
         anchor=anchor,
-        counts=_counts() if db_stamp is not None else {},
+        counts=_counts() if db_state.stamp is not None else {},
     )
     if cfg.redis_url:
         client = _redis_client()
@@ -331,17 +363,70 @@ def make_plan(*, full: bool, options: SeedOptions) -> ResetPlan:
         finally:
             client.close()
     if plan.mode == "template":
-        plan.template = template_name()
+        plan.template = template_name(plan.database_name)
         plan.fingerprint = fingerprint(options, anchor=anchor)
-        with admin_connection() as admin:
-            comment = read_template_comment(admin, plan.template)
-        if comment is None:
-            plan.template_state = "missing"
-        elif parse_comment(comment).get("fingerprint") == plan.fingerprint:
-            plan.template_state = "current"
-        else:
-            plan.template_state = "stale"
+        with admin_connection(plan.identity) as admin:
+            plan.template_state = verify_template(admin, plan)
     return plan
+
+
+def verify_template(admin: Any, plan: ResetPlan) -> str:
+    """``missing``, ``current`` or ``stale`` — after proving that an existing template
+    is this environment's: made by reset (its comment) *and* stamped so (read inside
+    it). A database of that name that is anything else is refused, never dropped."""
+    assert plan.template is not None
+    template = plan.template
+    comment = read_template_comment(admin, template)
+    if comment is None:
+        return "missing"
+    made_by = parse_comment(comment).get("environment")
+    if made_by != plan.environment:
+        raise Refusal(
+            COMMAND,
+            f"database {template} exists on cluster {plan.identity.system_identifier} but "
+            + (
+                f"was made by a reset of {made_by}"
+                if made_by
+                else "was not made by `daylock reset` (no reset comment)"
+            ),
+            "find out what it is and rename or drop it yourself, or use `daylock reset --full`",
+        )
+    state = inspect_template(admin, template)
+    if not state.identity.same_place(
+        DatabaseIdentity(
+            "postgresql", template, "", plan.identity.system_identifier, (), stamps.OWN_SCHEMA
+        )
+    ):
+        raise Refusal(
+            COMMAND,
+            f"the template connection reached {state.identity.describe()}, not {template}",
+            "DATABASE_URL must lead to one server; remove redirections",
+        )
+    stamps.judge_database(state, environment=plan.environment, guard=COMMAND, settings_name=None)
+    if state.stamp is None or stamps.stamp_is_production(state.stamp.environment):
+        raise Refusal(
+            COMMAND,
+            f"template {state.identity.describe()} is not stamped {plan.environment}",
+            "drop it by hand after checking what it is, or use `daylock reset --full`",
+        )
+    fields = parse_comment(comment)
+    return "current" if fields.get("fingerprint") == plan.fingerprint else "stale"
+
+
+def inspect_template(admin: Any, template: str) -> stamps.DatabaseState:
+    """Read the template's identity and stamps over a connection of its own (the
+    template refuses connections between resets; allowed for this read only)."""
+    import psycopg
+
+    admin.execute(_sql("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true", template))
+    try:
+        with (
+            psycopg.connect(**_connection_params(template), autocommit=True) as conn,
+            conn.cursor() as cursor,
+        ):
+            return stamps.inspect_postgresql(cursor, daylock_tables=stamps.daylock_table_names())
+    finally:
+        admin.execute(_sql("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false", template))
 
 
 # --- execution ---------------------------------------------------------------------------------
@@ -361,20 +446,27 @@ class ResetResult:
 def build_template(plan: ResetPlan, *, say: Say) -> SeedResult:
     """(Re)build ``<name>_template``: create it empty, migrate and seed it as this
     environment (so it is stamped like the database it will become), then record the
-    fingerprint and forbid connections to it."""
+    fingerprint and forbid connections to it. An existing template is dropped only
+    after :func:`verify_template` has proven it this environment's, just before."""
     assert plan.template is not None
     template = plan.template
-    with admin_connection() as admin:
-        admin.execute(_sql("DROP DATABASE IF EXISTS {} WITH (FORCE)", template))
+    with admin_connection(plan.identity) as admin:
+        if verify_template(admin, plan) != "missing":
+            admin.execute(_sql("DROP DATABASE {} WITH (FORCE)", template))
         admin.execute(_sql("CREATE DATABASE {}", template))
     with default_database_named(template):
         _migrate()
-        stamp = guards.read_database_stamp_or_none()
-        if stamp is None or stamp.environment != plan.environment:
+        # The settings now name the template: the connection must have reached it.
+        state = stamps.verify_database(config.current(), guard=COMMAND)
+        if state.stamp is None or not state.identity.same_place(
+            DatabaseIdentity(
+                "postgresql", template, "", plan.identity.system_identifier, (), "public"
+            )
+        ):
             raise Refusal(
                 COMMAND,
-                f"the freshly built template {template} is stamped "
-                f"{stamp.environment if stamp else 'nothing'}",
+                f"the freshly built template is {state.identity.describe()}, stamped "
+                f"{state.stamp.environment if state.stamp else 'nothing'}",
                 "this should not happen; run `daylock reset --full` and report it",
             )
         seeded = seed_database(plan.options, anchor=plan.anchor)
@@ -383,7 +475,7 @@ def build_template(plan: ResetPlan, *, say: Say) -> SeedResult:
         f"built={timezone.now().isoformat(timespec='seconds')}; "
         "managed by `daylock reset`, do not connect"
     )
-    with admin_connection() as admin:
+    with admin_connection(plan.identity) as admin:
         admin.execute(_sql("COMMENT ON DATABASE {} IS ", template) + _literal(comment))
         admin.execute(_sql("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false", template))
     say(f"built template {template} ({seeded.summary()})")
@@ -396,27 +488,58 @@ def _literal(value: str) -> Any:
     return sql.Literal(value)
 
 
-def _renew_stamp(environment: str) -> Stamp:
-    """A reset database is a new instance: new instance id and creation time. Refuses if
-    the copy carries another environment's stamp (a template from somewhere else)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {STAMP_TABLE} SET instance_id = %s, created_at = %s "  # noqa: S608
-            "RETURNING environment, instance_id, created_at",
-            [uuid.uuid4(), timezone.now()],
-        )
-        row = cursor.fetchone()
-    if row is None or str(row[0]) != environment:
+def recheck(plan: ResetPlan) -> stamps.DatabaseState:
+    """Right before anything is dropped: policy, stamps, and the very same database
+    (cluster, name and stamp instance) as the plan that was shown."""
+    guards.require_policy(command=COMMAND, capability="seed_and_reset")
+    state = guards.require_database(command=COMMAND)
+    redis_state = guards.require_redis(command=COMMAND)
+    planned = plan.database_state
+    if not state.identity.same_place(planned.identity) or state.stamp != planned.stamp:
         raise Refusal(
             COMMAND,
-            f"the new database is stamped {row[0] if row else 'nothing'}, not {environment}",
+            f"the database changed since the plan: planned {planned.identity.describe()} "
+            f"({planned.stamp}), now {state.identity.describe()} ({state.stamp})",
+            "nothing was dropped; run `daylock reset` again and read the new plan",
+        )
+    if plan.redis_state and (
+        redis_state is None or redis_state.identity != plan.redis_state.identity
+    ):
+        raise Refusal(
+            COMMAND,
+            f"Redis changed since the plan: planned {plan.redis}, now "
+            f"{redis_state.identity.describe() if redis_state else 'none'}",
+            "nothing was dropped; run `daylock reset` again",
+        )
+    return state
+
+
+def _renew_stamp(plan: ResetPlan) -> Stamp:
+    """A reset database is a new instance: new instance id and creation time. Refuses if
+    the copy is not the planned database or carries another environment's stamp."""
+    state = stamps.reach_database(guard=COMMAND)
+    with connection.cursor() as cursor:
+        renewed = stamps.renew_database_stamp(cursor)
+    if renewed is None or renewed.environment != plan.environment:
+        raise Refusal(
+            COMMAND,
+            f"the new database {state.identity.describe()} is stamped "
+            f"{renewed.environment if renewed else 'nothing'}, not {plan.environment}",
             "drop the template database (it is not this environment's) and reset again",
         )
-    return Stamp(str(row[0]), str(row[1]), str(row[2]))
+    if not state.identity.same_place(plan.identity):
+        raise Refusal(
+            COMMAND,
+            f"after the copy the connection reached {state.identity.describe()}, "
+            f"not {plan.database}",
+            "check DATABASE_URL; run `daylock doctor`",
+        )
+    return renewed
 
 
-def wipe_redis(*, say: Say) -> int:
-    """Delete this environment's keys only; keep (or restore) the stamp."""
+def wipe_redis(plan: ResetPlan | None = None, *, say: Say) -> int:
+    """Delete this environment's keys only; keep (or restore) the stamp. With a plan,
+    only on the DB it verified (``CLIENT INFO`` on the very connection that deletes)."""
     cfg = config.current()
     if not cfg.redis_url:
         from django.core.cache import cache
@@ -426,6 +549,16 @@ def wipe_redis(*, say: Say) -> int:
     client = _redis_client()
     deleted = 0
     try:
+        client.connection_pool.max_connections = 1  # one connection: the one checked below
+        state = stamps.inspect_redis(client)
+        if state.stamp is not None:  # a missing stamp is written again below
+            stamps.judge_redis(state, environment=cfg.app_env.value, guard=COMMAND)
+        if plan is not None and plan.redis_state and state.identity != plan.redis_state.identity:
+            raise Refusal(
+                COMMAND,
+                f"Redis is {state.identity.describe()}, not the planned {plan.redis}",
+                "nothing was deleted; run `daylock reset` again",
+            )
         batch: list[bytes] = []
         for key in client.scan_iter(match=key_prefix() + "*", count=1000):
             batch.append(key)
@@ -456,10 +589,7 @@ def execute(plan: ResetPlan, *, say: Say) -> ResetResult:
         result.template_built = True
         t = step("build template", t)
 
-    # Re-read both stamps right before anything is dropped.
-    guards.require_policy(command=COMMAND, capability="seed_and_reset")
-    guards.require_database(command=COMMAND)
-    guards.require_redis(command=COMMAND)
+    verified = recheck(plan)
     t = step("re-check stamps", t)
 
     if plan.mode == "sqlite":
@@ -469,10 +599,19 @@ def execute(plan: ResetPlan, *, say: Say) -> ResetResult:
         t = step("migrate", t)
         result.seed = seed_database(plan.options, anchor=plan.anchor)
         t = step("seed", t)
+        result.stamp = guards.require_database(command=COMMAND).stamp
     else:
-        name = plan.database_name
+        name = verified.identity.database  # what the connection reported, not the URL
         connections.close_all()
-        with admin_connection() as admin:
+        with admin_connection(verified.identity) as admin:
+            if plan.mode == "template":
+                assert plan.template is not None
+                if verify_template(admin, plan) != "current":
+                    raise Refusal(
+                        COMMAND,
+                        f"template {plan.template} changed since it was checked",
+                        "nothing was dropped; run `daylock reset` again",
+                    )
             admin.execute(_sql("DROP DATABASE IF EXISTS {} WITH (FORCE)", name))
             if plan.mode == "template":
                 assert plan.template is not None
@@ -485,12 +624,9 @@ def execute(plan: ResetPlan, *, say: Say) -> ResetResult:
             t = step("migrate", t)
             result.seed = seed_database(plan.options, anchor=plan.anchor)
             t = step("seed", t)
-    if plan.engine == "postgresql":
-        result.stamp = _renew_stamp(plan.environment)
-    else:
-        result.stamp = guards.read_database_stamp_or_none()
+        result.stamp = _renew_stamp(plan)
     t = step("stamp", t)
-    result.redis_keys_deleted = wipe_redis(say=say)
+    result.redis_keys_deleted = wipe_redis(plan, say=say)
     step("redis", t)
     result.seconds = time.perf_counter() - started
     return result
