@@ -10,6 +10,9 @@ from daylock.core import views
 
 _policy = config.policy()
 
+# A database error while the database is away (a reset) answers 503, not 500.
+handler500 = "daylock.core.views.server_error"
+
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),

@@ -52,6 +52,20 @@ def frame(request: HttpRequest) -> dict[str, Any]:
     }
 
 
+def offline_frame() -> dict[str, Any]:
+    """The frame for a page shown while the database cannot be read (the 503 of a
+    reset): the environment banner, nobody signed in (the session and the user live
+    in the database) and no moved clock (the override does too)."""
+    policy = config.policy()
+    return {
+        "daylock_env": policy.name,
+        "daylock_banner": policy.banner,
+        "daylock_test_utilities": policy.test_utilities,
+        "daylock_clock_override": None,
+        "viewer": ANONYMOUS,
+    }
+
+
 def environment(request: HttpRequest) -> dict[str, Any]:
     return {
         **frame(request),
