@@ -114,7 +114,8 @@ def staging_environ(database_url: str, redis_url: str, public_url: str) -> dict[
         "REDIS_URL": redis_url,
         "DISCORD_CLIENT_ID": "800000000000000001",
         "DISCORD_CLIENT_SECRET": "bench-secret",
-        "DISCORD_BOT_TOKEN": "bench-bot-token",
+        # Shaped like Discord's: its first segment is the base64 of bot 800000000000000003.
+        "DISCORD_BOT_TOKEN": "ODAwMDAwMDAwMDAwMDAwMDAz.bench.token",
         "DISCORD_GUILD_ID": "800000000000000002",
         "DISCORD_API_BASE": "http://127.0.0.1:9/api/v10",
         "DISCORD_DELIVERY": "capture",

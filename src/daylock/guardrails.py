@@ -29,6 +29,7 @@ from daylock.config import (
     load_config,
     parse_app_env,
 )
+from daylock.discord.identity import bot_id_from_token, canonical_id, canonical_ids
 
 # Re-exported for the processes that wait for their database (worker) and for models.
 STAMP_TABLE = stamps.STAMP_TABLE
@@ -42,6 +43,9 @@ GUARD_NAMES = (
     "production-identity",
     "database-stamp",
     "redis-stamp",
+    # Live: asks Discord which bot the token is (daylock.discord.identity); doctor and
+    # the worker's start only.
+    "discord-identity",
 )
 
 
@@ -121,6 +125,25 @@ def check_production_hygiene(config: Config) -> str:
             "DISCORD_GUILD_ID",
             "list them (the same value is set in every environment so staging can refuse them)",
         )
+    # The bot is production's identity too: its id (carried by the token itself) must be
+    # listed, so that a staging process given this token recognises it and refuses.
+    bot_id = bot_id_from_token(config.discord_bot_token)
+    if bot_id is None:
+        raise Refusal(
+            guard,
+            "DISCORD_BOT_TOKEN is not a Discord bot token (its first segment is not the "
+            "base64 of the bot's id)",
+            "set DISCORD_BOT_TOKEN to production's bot token as the Discord developer portal "
+            "shows it (application → Bot → Reset Token)",
+        )
+    if bot_id not in canonical_ids(config.production_discord_ids):
+        raise Refusal(
+            guard,
+            f"PRODUCTION_DISCORD_IDS does not list production's own bot {bot_id} (the id "
+            "DISCORD_BOT_TOKEN carries)",
+            f"add {bot_id} to PRODUCTION_DISCORD_IDS in every environment, so that staging "
+            "refuses production's bot token",
+        )
     from django.conf import settings
 
     # What this configuration implies, and — when Django runs on this very
@@ -143,6 +166,10 @@ def check_production_hygiene(config: Config) -> str:
 
 
 def check_production_identity(config: Config) -> str:
+    """Non-production must not borrow production's Discord identity: application,
+    guild, channels — and bot, read from the token itself (its first segment is the
+    base64 of the bot's id), so production's token pasted into staging is refused
+    whatever ids staging lists."""
     policy = config.policy
     if policy.is_production:
         return "production uses its own Discord identity"
@@ -157,19 +184,21 @@ def check_production_identity(config: Config) -> str:
         raise Refusal(
             "production-identity",
             f"PRODUCTION_DISCORD_IDS is empty in {config.app_env}",
-            "list production's Discord application and guild ids so this environment can "
-            "refuse them",
+            "list production's Discord application, guild and bot ids so this environment "
+            "can refuse them",
         )
+    production_ids = canonical_ids(config.production_discord_ids)
     borrowed = [
         f"{name}={value}"
         for name, value in (
             ("DISCORD_CLIENT_ID", config.discord_client_id),
             ("DISCORD_GUILD_ID", config.discord_guild_id),
         )
-        if value in config.production_discord_ids
+        if canonical_id(value) in production_ids
     ] + [
         f"DISCORD_ALLOWED_CHANNEL_IDS contains {cid}"
-        for cid in sorted(config.discord_allowed_channel_ids & config.production_discord_ids)
+        for cid in sorted(config.discord_allowed_channel_ids)
+        if canonical_id(cid) in production_ids
     ]
     if borrowed:
         raise Refusal(
@@ -177,13 +206,33 @@ def check_production_identity(config: Config) -> str:
             f"{', '.join(borrowed)} is production's (listed in PRODUCTION_DISCORD_IDS)",
             f"use {config.app_env}'s own Discord application and test server",
         )
+    bot_id = bot_id_from_token(config.discord_bot_token)
+    if bot_id is not None and bot_id in production_ids:
+        raise Refusal(
+            "production-identity",
+            f"DISCORD_BOT_TOKEN is the token of bot {bot_id}, which is production's (listed "
+            "in PRODUCTION_DISCORD_IDS)",
+            f"use {config.app_env}'s own bot token (from {config.app_env}'s own Discord "
+            "application); never copy production's",
+        )
+    if bot_id is None and not policy.embedded_emulator:
+        raise Refusal(
+            "production-identity",
+            "DISCORD_BOT_TOKEN is not a Discord bot token (its first segment is not the "
+            "base64 of a bot's id), so it cannot be shown not to be production's",
+            f"set DISCORD_BOT_TOKEN to {config.app_env}'s own bot token as the Discord "
+            "developer portal shows it (application → Bot → Reset Token)",
+        )
     if config.discord_delivery is DeliveryMode.ALLOWLIST and not config.discord_allowed_channel_ids:
         raise Refusal(
             "production-identity",
             "DISCORD_DELIVERY=allowlist with an empty DISCORD_ALLOWED_CHANNEL_IDS",
             "list the test server's channel ids, or use DISCORD_DELIVERY=capture",
         )
-    return f"{config.app_env} uses its own Discord identity; delivery {config.discord_delivery}"
+    bot = f"bot {bot_id}" if bot_id else "the embedded emulator's bot"
+    return (
+        f"{config.app_env} uses its own Discord identity; delivery {config.discord_delivery}; {bot}"
+    )
 
 
 def check_configuration(environ: Mapping[str, str] | None = None) -> Config:
@@ -214,6 +263,18 @@ def check_redis_stamp(config: Config) -> str:
 def check_resources(config: Config) -> None:
     check_database_stamp(config)
     check_redis_stamp(config)
+
+
+# --- the live Discord identity guard (daylock.discord.identity) -------------------------
+
+
+def check_discord_identity(config: Config) -> str:
+    """Which bot Discord says ``DISCORD_BOT_TOKEN`` is, and (allowlist) the guild of each
+    allow-listed channel. Live (short HTTP requests), so only ``doctor`` and the worker's
+    start run it, never every command."""
+    from daylock.discord.identity import check_discord_identity as check_live
+
+    return check_live(config)
 
 
 # --- process start and doctor ------------------------------------------------------------
@@ -291,4 +352,13 @@ def run_doctor(environ: Mapping[str, str] | None = None) -> list[GuardResult]:
     run("production-identity", lambda: check_production_identity(config))
     run("database-stamp", lambda: check_database_stamp(config))
     run("redis-stamp", lambda: check_redis_stamp(config))
+    # discord-identity sends the bot token to DISCORD_API_BASE: only once the
+    # configuration guards have shown the token is not production's.
+    config_failed = [r.guard for r in results if not r.passed and r.guard.startswith("production")]
+    if config_failed:
+        results.append(
+            GuardResult("discord-identity", False, f"not checked: {config_failed[0]} failed")
+        )
+    else:
+        run("discord-identity", lambda: check_discord_identity(config))
     return results

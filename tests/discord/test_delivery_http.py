@@ -41,8 +41,22 @@ NOT_ALLOWED = "710000000000000003"
 
 
 def bot_requests(emulator: RunningEmulator) -> list[dict[str, Any]]:
-    """Everything that reached the emulator's API (the control API is never recorded)."""
-    return emulator.requests(r"^/api/v10/(channels|users/@me/channels|guilds)")
+    """Every bot request that asks Discord to do something (the control API is never
+    recorded; reads such as allowlist's channel lookups are :func:`lookups`)."""
+    return [
+        r
+        for r in emulator.requests(r"^/api/v10/(channels|users/@me/channels|guilds)")
+        if r["method"] != "GET"
+    ]
+
+
+def lookups(emulator: RunningEmulator) -> list[str]:
+    """The channels whose guild delivery asked Discord for (``GET /channels/{id}``)."""
+    return [
+        r["path"].rsplit("/", 1)[1]
+        for r in emulator.requests(r"^/api/v10/channels/\d+$")
+        if r["method"] == "GET"
+    ]
 
 
 def times(records: list[dict[str, Any]]) -> list[float]:
@@ -181,7 +195,7 @@ class CrashAfterSend(DiscordClient):
         raise KeyboardInterrupt("worker killed after the send")
 
 
-def test_a_send_interrupted_before_marking_is_not_posted_twice(
+def test_a_send_interrupted_after_discord_accepted_it_is_not_posted_twice(
     daylock_discord: RunningEmulator,
 ) -> None:
     with allowlist():
@@ -189,8 +203,10 @@ def test_a_send_interrupted_before_marking_is_not_posted_twice(
         with pytest.raises(KeyboardInterrupt):
             delivery.deliver(row.pk, client=CrashAfterSend())
         row.refresh_from_db()
-        assert row.status == OutboxStatus.QUEUED  # the crash rolled the row back
-        assert delivery.deliver(row.pk).outcome == "sent"
+        # "sending" was written before the request left: the outcome is known to be unknown.
+        assert row.status == OutboxStatus.SENDING
+        assert row.send_started_at is not None
+        assert delivery.deliver(row.pk).outcome == "sent"  # well within the nonce window
     posts = bot_requests(daylock_discord)
     assert len(posts) == 2
     assert posts[0]["body"]["nonce"] == posts[1]["body"]["nonce"] == row.nonce
@@ -198,6 +214,7 @@ def test_a_send_interrupted_before_marking_is_not_posted_twice(
     row.refresh_from_db()
     assert row.status == OutboxStatus.SENT
     assert row.discord_message_id == message["id"]
+    assert row.send_started_at is None
 
 
 def test_a_row_locked_by_another_worker_is_skipped(daylock_discord: RunningEmulator) -> None:
@@ -318,14 +335,75 @@ def test_a_refused_message_fails_at_once_with_discords_reason(
     daylock_discord: RunningEmulator,
 ) -> None:
     daylock_discord.reset(default_config(channels=[GuildChannel(ALLOWED_TOO, "general")]))
-    with allowlist():
+    with production():
         row = outbox_enqueue(kind="channel_message", content="hi", channel_id=ALLOWED)
         assert delivery.deliver(row.pk).outcome == "failed"
     row.refresh_from_db()
     assert row.status == OutboxStatus.FAILED
     assert row.attempts == 1
     assert "HTTP 404 code 10003: Unknown Channel" in row.last_error
+    assert row.send_started_at is None  # Discord's answer settled it: nothing in doubt
     assert len(bot_requests(daylock_discord)) == 1  # never retried
+
+
+def test_allowlist_asks_discord_which_guild_a_channel_is_in_before_sending(
+    daylock_discord: RunningEmulator,
+) -> None:
+    """The allow list is the operator's word; Discord's answer decides. A channel of
+    another guild, or one Discord does not know, is blocked and never posted to."""
+    guild = daylock_discord.config.guild_id
+    daylock_discord.reset(
+        default_config(
+            channels=[
+                GuildChannel(ALLOWED, "general"),
+                GuildChannel(ALLOWED_TOO, "elsewhere", guild_id="800000000000000002"),
+            ]
+        )
+    )
+    with config_override(
+        discord_delivery=DeliveryMode.ALLOWLIST,
+        discord_allowed_channel_ids=frozenset({ALLOWED, ALLOWED_TOO, NOT_ALLOWED}),
+    ):
+        here = [
+            outbox_enqueue(kind="channel_message", content=f"{i}", channel_id=ALLOWED)
+            for i in range(3)
+        ]
+        other_guild = outbox_enqueue(kind="channel_message", content="x", channel_id=ALLOWED_TOO)
+        unknown = outbox_enqueue(kind="channel_message", content="y", channel_id=NOT_ALLOWED)
+        outcomes = [delivery.deliver(row.pk).outcome for row in [*here, other_guild, unknown]]
+    assert outcomes == ["sent", "sent", "sent", "blocked", "blocked"]
+    assert [r["path"] for r in bot_requests(daylock_discord)] == [
+        f"/api/v10/channels/{ALLOWED}/messages"
+    ] * 3
+    # One lookup per channel: the answer is cached by the process.
+    assert lookups(daylock_discord) == [ALLOWED, ALLOWED_TOO, NOT_ALLOWED]
+    other_guild.refresh_from_db()
+    assert other_guild.status == OutboxStatus.BLOCKED
+    assert (
+        f"channel {ALLOWED_TOO} belongs to guild 800000000000000002, not the test server "
+        f"DISCORD_GUILD_ID={guild}" in other_guild.delivery_note
+    )
+    unknown.refresh_from_db()
+    assert unknown.status == OutboxStatus.BLOCKED
+    assert "HTTP 404 code 10003: Unknown Channel" in unknown.delivery_note
+    assert unknown.attempts == 0
+
+
+def test_allowlist_waits_when_discord_cannot_say_which_guild(
+    daylock_discord: RunningEmulator,
+) -> None:
+    daylock_discord.add_fault("error", r"/channels/\d+$", method="GET", count=100, status=503)
+    with allowlist():
+        row = outbox_enqueue(kind="channel_message", content="later", channel_id=ALLOWED)
+        result = delivery.deliver(row.pk, client=DiscordClient(backoff_base=0.001, max_attempts=2))
+    assert result.outcome == "retry"
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.send_started_at) == (OutboxStatus.QUEUED, 1, None)
+    assert "GET /channels/" in row.last_error
+    assert bot_requests(daylock_discord) == []  # nothing was sent unverified
+    daylock_discord.emulator.clear_faults()
+    with allowlist():
+        assert delivery.deliver(row.pk).outcome == "sent"
 
 
 def test_an_exhausted_bucket_is_waited_for_before_the_next_request(

@@ -8,6 +8,7 @@ from django.db import transaction
 from daylock.config import DeliveryMode
 from daylock.discord import delivery, services
 from daylock.discord.delivery import Action, decide
+from daylock.discord.identity import ChannelGuild
 from daylock.discord.models import OutboxKind, OutboxMessage, OutboxStatus
 from daylock.discord.services import OutboxError, outbox_enqueue
 from tests.config_override import config_override, production
@@ -148,7 +149,10 @@ def test_decide_allowlist_sends_only_allow_listed_channel_messages() -> None:
         discord_delivery=DeliveryMode.ALLOWLIST, discord_allowed_channel_ids=frozenset({CHANNEL})
     ):
         cfg = settings.DAYLOCK
-        assert decide(_row(), cfg).action == Action.SEND
+        # Allow-listed: sent only once Discord has said the channel is the test guild's.
+        assert decide(_row(), cfg).action == Action.VERIFY
+        ours = ChannelGuild(CHANNEL, cfg.discord_guild_id, "guild")
+        assert decide(_row(), cfg, channel=ours).action == Action.SEND
         other = decide(_row(channel_id=OTHER_CHANNEL), cfg)
         assert other.action == Action.BLOCK
         assert "not in DISCORD_ALLOWED_CHANNEL_IDS" in other.note
@@ -170,6 +174,33 @@ def test_decide_allowlist_never_sends_to_a_production_id_even_if_listed() -> Non
         decision = decide(_row(channel_id=prod_channel), settings.DAYLOCK)
     assert decision.action == Action.BLOCK
     assert "production id" in decision.note
+
+
+@pytest.mark.parametrize(
+    ("facts", "note"),
+    [
+        (
+            ChannelGuild(CHANNEL, "800000000000000002", "guild 800000000000000002"),
+            "belongs to guild 800000000000000002, not the test server",
+        ),
+        (ChannelGuild(CHANNEL, "900000000000000002", "guild"), "which is production's"),
+        (ChannelGuild(CHANNEL, None, "HTTP 404 code 10003"), "not a channel of any server"),
+        (ChannelGuild(OTHER_CHANNEL, "700000000000000002", "guild"), "not " + CHANNEL),
+    ],
+    ids=["another-guild", "production-guild", "unknown-channel", "facts-for-another-channel"],
+)
+def test_decide_allowlist_blocks_a_channel_discord_places_elsewhere(
+    facts: ChannelGuild, note: str
+) -> None:
+    from django.conf import settings
+
+    with config_override(
+        discord_delivery=DeliveryMode.ALLOWLIST, discord_allowed_channel_ids=frozenset({CHANNEL})
+    ):
+        decision = decide(_row(), settings.DAYLOCK, channel=facts)
+    assert decision.action == Action.BLOCK
+    assert note in decision.note
+    assert "never sent" in decision.note
 
 
 def test_decide_refuses_a_mode_the_environment_may_not_use() -> None:

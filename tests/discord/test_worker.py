@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from daylock.testing import pytest_plugin
-from daylock.testing.discord_emulator import RunningEmulator
+from daylock.testing.discord_emulator import RunningEmulator, default_config
 from daylock.testing.discord_emulator.config import PLAYER_USER_ID
 from tests.conftest import Databases, run_daylock
 
@@ -32,11 +32,12 @@ with transaction.atomic():
 def base_env(
     databases: Databases, redis_dbs: Callable[[int], str], discord_emulator: RunningEmulator
 ) -> dict[str, str]:
+    # The emulator plays staging's own Discord: its bot is the one staging's token names.
+    discord_emulator.reset(default_config(bot_token=pytest_plugin.STAGING_TEST_BOT_TOKEN))
     return pytest_plugin.staging_environ() | {
         "DATABASE_URL": databases.create("outbox"),
         "REDIS_URL": redis_dbs(1),
         "DISCORD_API_BASE": discord_emulator.base_api_url,
-        "DISCORD_BOT_TOKEN": discord_emulator.config.bot_token,
         "DISCORD_GUILD_ID": discord_emulator.config.guild_id,
         "DISCORD_DELIVERY": "allowlist",
         "DISCORD_ALLOWED_CHANNEL_IDS": ALLOWED,
@@ -65,9 +66,15 @@ def test_worker_delivers_the_outbox_under_the_allowlist_and_sweeps_lost_jobs(
 
     [message] = discord_emulator.messages()
     assert (message["channel_id"], message["content"]) == (ALLOWED, "to the test server")
-    assert [r["path"] for r in discord_emulator.requests()] == [
-        f"/api/v10/channels/{ALLOWED}/messages"
+    # The worker's start asked which bot it is and the allow-listed channel's guild; then
+    # delivery sent the one allow-listed message (and nothing else).
+    assert [(r["method"], r["path"]) for r in discord_emulator.requests()] == [
+        ("GET", "/api/v10/users/@me"),
+        ("GET", f"/api/v10/channels/{ALLOWED}"),
+        ("GET", f"/api/v10/channels/{ALLOWED}"),
+        ("POST", f"/api/v10/channels/{ALLOWED}/messages"),
     ]
+    assert "daylock worker: discord-identity: bot 700000000000000003" in worker.stdout
     by_content = {line.split(maxsplit=5)[5]: line.split() for line in _outbox_lines(env)}
     assert by_content["to the test server"][1:3] == ["sent", "channel_message"]
     assert by_content["elsewhere"][1] == "blocked"
@@ -146,8 +153,10 @@ def test_worker_survives_its_database_being_recreated_and_keeps_delivering(
     )
     try:
         assert worker.stdout is not None
-        started = [worker.stdout.readline() for _ in range(2)]  # banner, then the sweep
-        assert "scheduled" in started[1], started
+        # banner, the discord-identity guard's answer, then the sweep
+        started = [worker.stdout.readline() for _ in range(3)]
+        assert "discord-identity: bot 700000000000000003" in started[1], started
+        assert "scheduled" in started[2], started
         time.sleep(2)  # let procrastinate open its connections
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -143,7 +143,7 @@ def with_(env: Env, **values: str | Callable[[Resources], str]) -> Env:
     return build
 
 
-PROD_CLIENT_ID, PROD_GUILD_ID = pytest_plugin.TEST_PRODUCTION_IDS.split(",")
+PROD_CLIENT_ID, PROD_GUILD_ID, PROD_BOT_ID = pytest_plugin.TEST_PRODUCTION_IDS.split(",")
 DB_STARTS = ("migrate", "serve")
 CONFIG_STARTS = ("check", "serve")
 
@@ -256,6 +256,12 @@ CASES = [
         "production-hygiene",
         ("PRODUCTION_DISCORD_IDS",),
     ),
+    Case(
+        "production-ids-not-listing-its-own-bot",
+        with_(good_production, PRODUCTION_DISCORD_IDS=f"{PROD_CLIENT_ID},{PROD_GUILD_ID}"),
+        "production-hygiene",
+        (f"own bot {PROD_BOT_ID}",),
+    ),
     # non-production must not borrow production identity
     Case(
         "staging-with-production-client-id",
@@ -268,6 +274,13 @@ CASES = [
         with_(good_staging, DISCORD_GUILD_ID=PROD_GUILD_ID),
         "production-identity",
         (f"DISCORD_GUILD_ID={PROD_GUILD_ID}",),
+    ),
+    Case(
+        "staging-with-production-bot-token",
+        with_(good_staging, DISCORD_BOT_TOKEN=pytest_plugin.PRODUCTION_TEST_BOT_TOKEN),
+        "production-identity",
+        (f"bot {PROD_BOT_ID}, which is production's",),
+        CONFIG_STARTS + (("worker",) if HAS_WORKER else ()),
     ),
     Case(
         "staging-delivery-live",
@@ -367,6 +380,14 @@ CASES = [
         ("cannot reach Redis",),
         DB_STARTS,
     ),
+    # the live Discord identity (doctor and the worker): allowlist needs Discord's answer
+    Case(
+        "staging-allowlist-with-discord-unreachable",
+        with_(good_staging, DISCORD_DELIVERY="allowlist", DISCORD_ALLOWED_CHANNEL_IDS="7003"),
+        "discord-identity",
+        ("not reachable",),
+        ("worker",) if HAS_WORKER else (),
+    ),
 ]
 
 assert len({case.id for case in CASES}) == len(CASES)
@@ -442,7 +463,7 @@ def test_a_good_configuration_passes_doctor(resources: Resources, build: Env) ->
     result = run_daylock("doctor", env=build(resources), timeout=60)
     assert result.returncode == 0, (result.stdout, result.stderr)
     lines = result.stdout.splitlines()
-    assert len(lines) == len(GUARD_NAMES) == 6, result.stdout
+    assert len(lines) == len(GUARD_NAMES) == 7, result.stdout
     for guard, line in zip(GUARD_NAMES, lines, strict=True):
         assert line.startswith(f"PASS {guard}: "), result.stdout
     assert "Traceback" not in result.stderr

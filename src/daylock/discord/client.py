@@ -14,7 +14,11 @@ sent politely and at most once:
   process-wide limiter keeps us under 50 requests in any one-second window (Discord's
   global limit for bots);
 * 5xx and network failures are retried with exponential backoff, a bounded number of
-  times, then raised as :class:`TransientError`; other 4xx are :class:`PermanentError`.
+  times, then raised as :class:`TransientError`; other 4xx are :class:`PermanentError`;
+* a retried POST is the same request again, so it may post twice once Discord's nonce
+  window is over: :meth:`DiscordClient.request` takes a ``resend_until`` deadline after
+  which it sends nothing more, and a :class:`TransientError` says whether any attempt
+  may have reached Discord (``maybe_delivered``) so the outbox knows what it knows.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+from urllib3.exceptions import NewConnectionError
 
 from daylock import config
 
@@ -70,14 +75,23 @@ class PermanentError(DiscordError):
 
 
 class TransientError(DiscordError):
-    """Discord (or the network) failed after our bounded retries: try again later."""
+    """Discord (or the network) failed after our bounded retries: try again later.
+
+    ``maybe_delivered`` is False only when no attempt can have reached Discord (every
+    one was refused before connecting, or rate limited); a timeout or a 5xx may have
+    been processed, so by default it is True.
+    """
+
+    def __init__(self, message: str, *, maybe_delivered: bool = True) -> None:
+        super().__init__(message)
+        self.maybe_delivered = maybe_delivered
 
 
 class RateLimitedError(TransientError):
     """Asked to wait longer than we are willing to block; ``retry_after`` in seconds."""
 
-    def __init__(self, message: str, retry_after: float) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, retry_after: float, *, maybe_delivered: bool = False) -> None:
+        super().__init__(message, maybe_delivered=maybe_delivered)
         self.retry_after = retry_after
 
 
@@ -178,6 +192,10 @@ class DiscordClient:
     def __repr__(self) -> str:  # never show the token
         return f"<DiscordClient {self.api_base}>"
 
+    def deadline(self, seconds: float) -> float:
+        """The instant ``seconds`` from now on this client's clock (for ``resend_until``)."""
+        return self._clock() + seconds
+
     # --- the four operations Daylock needs -------------------------------------
 
     def create_message(
@@ -187,11 +205,14 @@ class DiscordClient:
         *,
         nonce: str,
         allowed_mentions: dict[str, Any] | None = None,
+        resend_until: float | None = None,
     ) -> dict[str, Any]:
         """Post ``content`` to a channel; returns Discord's message object.
 
         The nonce with ``enforce_nonce`` makes a repeated call (same nonce, within
         Discord's dedupe window) return the first message instead of posting again.
+        ``resend_until`` (on this client's clock) is when that window stops covering
+        the message: no attempt is made after it.
         """
         if not nonce or len(nonce) > NONCE_MAX_LENGTH:
             raise ValueError(f"nonce must be 1-{NONCE_MAX_LENGTH} characters, got {nonce!r}")
@@ -201,7 +222,15 @@ class DiscordClient:
             "enforce_nonce": True,
             "allowed_mentions": allowed_mentions_for(allowed_mentions),
         }
-        result = self.request("POST", f"/channels/{channel_id}/messages", json=body)
+        result = self.request(
+            "POST", f"/channels/{channel_id}/messages", json=body, resend_until=resend_until
+        )
+        assert isinstance(result, dict)
+        return result
+
+    def get_channel(self, channel_id: str) -> dict[str, Any]:
+        """Discord's channel object (its ``guild_id`` says which server it is in)."""
+        result = self.request("GET", f"/channels/{channel_id}")
         assert isinstance(result, dict)
         return result
 
@@ -221,13 +250,29 @@ class DiscordClient:
 
     # --- transport ---------------------------------------------------------------
 
-    def request(self, method: str, path: str, *, json: Any = None) -> Any:
-        """One logical request, with rate limits waited out and 5xx retried."""
+    def request(
+        self, method: str, path: str, *, json: Any = None, resend_until: float | None = None
+    ) -> Any:
+        """One logical request, with rate limits waited out and 5xx retried.
+
+        With ``resend_until`` (this client's clock), no attempt starts after it.
+        """
         route = route_key(method, path)
         failures = 0
         rate_limited = 0
+        maybe_delivered = False  # may an attempt so far have reached Discord?
         while True:
-            self._wait_for(route)
+            try:
+                self._wait_for(route)
+            except RateLimitedError as exc:
+                exc.maybe_delivered = exc.maybe_delivered or maybe_delivered
+                raise
+            if resend_until is not None and self._clock() >= resend_until:
+                raise TransientError(
+                    f"{route}: not sent again: past the deadline for a repeat "
+                    "(Discord's nonce window)",
+                    maybe_delivered=maybe_delivered,
+                )
             self.limiter.acquire()
             try:
                 response = self.session.request(
@@ -235,9 +280,11 @@ class DiscordClient:
                 )
             except requests.RequestException as exc:
                 failures += 1
+                maybe_delivered = maybe_delivered or not _surely_not_sent(exc)
                 if failures >= self.max_attempts:
                     raise TransientError(
-                        f"{route}: network error after {failures} attempts: {type(exc).__name__}"
+                        f"{route}: network error after {failures} attempts: {type(exc).__name__}",
+                        maybe_delivered=maybe_delivered,
                     ) from exc
                 self._backoff(route, failures, type(exc).__name__)
                 continue
@@ -248,17 +295,25 @@ class DiscordClient:
                 retry_after = self._note_429(route, response)
                 if retry_after > self.max_rate_limit_wait:
                     raise RateLimitedError(
-                        f"{route}: rate limited for {retry_after:.1f}s", retry_after
+                        f"{route}: rate limited for {retry_after:.1f}s",
+                        retry_after,
+                        maybe_delivered=maybe_delivered,
                     )
                 if rate_limited > MAX_RATE_LIMITED_RETRIES:
                     raise RateLimitedError(
-                        f"{route}: still rate limited after {rate_limited - 1} waits", retry_after
+                        f"{route}: still rate limited after {rate_limited - 1} waits",
+                        retry_after,
+                        maybe_delivered=maybe_delivered,
                     )
                 continue
             if status >= 500:
                 failures += 1
+                maybe_delivered = True  # Discord may have acted before failing
                 if failures >= self.max_attempts:
-                    raise TransientError(f"{route}: HTTP {status} after {failures} attempts")
+                    raise TransientError(
+                        f"{route}: HTTP {status} after {failures} attempts",
+                        maybe_delivered=True,
+                    )
                 self._backoff(route, failures, f"HTTP {status}")
                 continue
             if status >= 400:
@@ -340,6 +395,19 @@ class DiscordClient:
             retry_after,
         )
         return retry_after
+
+
+def _surely_not_sent(exc: requests.RequestException) -> bool:
+    """True when the request cannot have reached Discord: no connection was made.
+
+    A read timeout, a connection reset or a broken response may come after Discord
+    acted on the request, so they are not.
+    """
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.ConnectionError) and exc.args:
+        return isinstance(getattr(exc.args[0], "reason", None), NewConnectionError)
+    return False
 
 
 def allowed_mentions_for(spec: dict[str, Any] | None) -> dict[str, Any]:

@@ -14,43 +14,80 @@ one configuration and delivered under another obeys the one that is running:
    ``blocked``: a DM reaches a real person's inbox wherever they are, and a role is a
    prize-like effect, which outside production is always simulated
    (``policy.simulated_prizes``), so neither has a rule that is clearly safe. The allow
-   list is the operator's statement of which channels belong to the test server (Discord's
-   message API does not say which guild a channel is in without another request); the
-   production-identity guard keeps the guild away from production's, and a channel id
-   listed in ``PRODUCTION_DISCORD_IDS`` is refused here even if allow-listed;
+   list is the operator's statement of which channels belong to the test server, and
+   it is not trusted alone: before a send, Discord is asked which guild the channel is
+   in (``GET /channels/{id}``, cached per process for a few minutes,
+   :func:`daylock.discord.identity.channel_guild`) and a channel of any other guild
+   than ``DISCORD_GUILD_ID`` is ``blocked``. A channel id listed in
+   ``PRODUCTION_DISCORD_IDS`` is refused here even if allow-listed;
 5. ``live``: everything is sent.
 
-Exactly once: the row is locked (``SELECT … FOR UPDATE SKIP LOCKED``) for the whole
-send, so two workers never send it together, and the message carries the row's nonce
-with ``enforce_nonce``, so if the process dies after Discord accepted the message but
-before the row was marked sent, the retried send returns the same message instead of
-posting a second one.
+At most once, and exactly once while Discord can help: a row is sent by one worker at
+a time (a PostgreSQL advisory lock held for the whole claim, send and record, plus
+``SELECT … FOR UPDATE SKIP LOCKED`` on the row), and before any request leaves, the
+row is committed as ``sending`` with ``send_started_at``. A worker that dies
+mid-request leaves exactly that behind: an outcome nobody knows. Messages carry the
+row's nonce with ``enforce_nonce``, and Discord deduplicates a repeat only for a few
+minutes, so a row in doubt is sent again automatically only while
+:func:`nonce_window` (conservatively shorter than Discord's) still covers its first
+unknown attempt; after that it becomes ``uncertain`` and waits for staff, who can see
+the channel, to resend or discard it. Role changes are idempotent on Discord's side and
+are simply repeated.
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from daylock import config
 from daylock.config import Config, DeliveryMode
+from daylock.discord import identity
 from daylock.discord.client import DiscordClient, DiscordError, PermanentError
+from daylock.discord.identity import ChannelGuild
 from daylock.discord.models import OutboxKind, OutboxMessage, OutboxStatus
 
 logger = logging.getLogger(__name__)
 
-#: After this many failed sends a row is ``failed`` (staff can retry it).
+#: After this many failed sends a row is ``failed`` (staff can retry it), or
+#: ``uncertain`` when one of them may have reached Discord.
 MAX_DELIVERY_ATTEMPTS = 5
+#: How long after a send whose outcome is unknown a repeat with the same nonce is still
+#: deduplicated by Discord. Discord documents "a few minutes" (observed: about five);
+#: two is deliberately conservative: a row past it is never repeated automatically.
+NONCE_WINDOW = timedelta(minutes=2)
+#: Kinds that would post a second message if repeated outside the nonce window (role
+#: changes are idempotent: granting a role twice grants it once).
+REPEAT_UNSAFE_KINDS = frozenset({OutboxKind.CHANNEL_MESSAGE, OutboxKind.DIRECT_MESSAGE})
+#: High half of the advisory-lock key of "delivering outbox row N" ("DLOB").
+_LOCK_NAMESPACE = 0x444C4F42
+
+
+def nonce_window() -> timedelta:
+    """:data:`NONCE_WINDOW`, or the Django setting ``DAYLOCK_DISCORD_NONCE_WINDOW_SECONDS``
+    when it is shorter (tests). Never longer: a longer window would repeat messages
+    Discord no longer deduplicates."""
+    configured = getattr(settings, "DAYLOCK_DISCORD_NONCE_WINDOW_SECONDS", None)
+    if configured is None:
+        return NONCE_WINDOW
+    return min(NONCE_WINDOW, timedelta(seconds=float(configured)))
 
 
 class Action(enum.StrEnum):
     SEND = "send"
     CAPTURE = "capture"
     BLOCK = "block"
+    #: Allowed so far, but the channel's guild must come from Discord first: call
+    #: :func:`decide` again with ``channel=``.
+    VERIFY = "verify"
 
 
 @dataclass(frozen=True)
@@ -59,8 +96,12 @@ class Decision:
     note: str = ""
 
 
-def decide(message: OutboxMessage, cfg: Config) -> Decision:
-    """What the running configuration allows for this row (pure; no I/O)."""
+def decide(message: OutboxMessage, cfg: Config, *, channel: ChannelGuild | None = None) -> Decision:
+    """What the running configuration allows for this row (pure; no I/O).
+
+    ``channel`` is what Discord said about the target channel's guild; in allowlist
+    mode a channel message is sent only with it (otherwise the answer is ``VERIFY``).
+    """
     mode = cfg.discord_delivery
     policy = cfg.policy
     if mode not in policy.allowed_delivery_modes:
@@ -78,23 +119,58 @@ def decide(message: OutboxMessage, cfg: Config) -> Decision:
     if mode == DeliveryMode.CAPTURE:
         return Decision(Action.CAPTURE, "delivery mode is capture: nothing is sent")
     if mode == DeliveryMode.ALLOWLIST:
-        if message.kind != OutboxKind.CHANNEL_MESSAGE:
-            return Decision(
-                Action.BLOCK,
-                "allowlist mode sends only channel messages; a "
-                f"{message.get_kind_display().lower()} is never sent outside production",
-            )
-        if message.channel_id in cfg.production_discord_ids:
-            return Decision(Action.BLOCK, f"channel {message.channel_id} is a production id")
-        if message.channel_id not in cfg.discord_allowed_channel_ids:
-            return Decision(
-                Action.BLOCK,
-                f"channel {message.channel_id} is not in DISCORD_ALLOWED_CHANNEL_IDS",
-            )
-        return Decision(Action.SEND, f"channel {message.channel_id} is allow-listed")
+        return _decide_allowlist(message, cfg, channel)
     if mode == DeliveryMode.LIVE:
         return Decision(Action.SEND)
     return Decision(Action.BLOCK, f"unknown delivery mode {mode!r}")  # pragma: no cover
+
+
+def _decide_allowlist(
+    message: OutboxMessage, cfg: Config, channel: ChannelGuild | None
+) -> Decision:
+    if message.kind != OutboxKind.CHANNEL_MESSAGE:
+        return Decision(
+            Action.BLOCK,
+            "allowlist mode sends only channel messages; a "
+            f"{message.get_kind_display().lower()} is never sent outside production",
+        )
+    target = message.channel_id
+    production_ids = identity.canonical_ids(cfg.production_discord_ids)
+    if identity.canonical_id(target) in production_ids:
+        return Decision(Action.BLOCK, f"channel {target} is a production id")
+    if target not in cfg.discord_allowed_channel_ids:
+        return Decision(Action.BLOCK, f"channel {target} is not in DISCORD_ALLOWED_CHANNEL_IDS")
+    if channel is None:
+        return Decision(
+            Action.VERIFY, f"channel {target} is allow-listed; Discord must confirm its guild"
+        )
+    if channel.channel_id != target:
+        return Decision(
+            Action.BLOCK,
+            f"the guild check was for channel {channel.channel_id}, not {target}: never sent",
+        )
+    if channel.guild_id is None:
+        return Decision(
+            Action.BLOCK,
+            f"channel {target} is not a channel of any server Discord shows the bot "
+            f"({channel.detail}): never sent",
+        )
+    if channel.guild_id in production_ids:
+        return Decision(
+            Action.BLOCK,
+            f"channel {target} belongs to guild {channel.guild_id}, which is production's: "
+            "never sent",
+        )
+    if channel.guild_id != identity.canonical_id(cfg.discord_guild_id):
+        return Decision(
+            Action.BLOCK,
+            f"channel {target} belongs to guild {channel.guild_id}, not the test server "
+            f"DISCORD_GUILD_ID={cfg.discord_guild_id}: never sent",
+        )
+    return Decision(
+        Action.SEND,
+        f"channel {target} is allow-listed and in the test server ({cfg.discord_guild_id})",
+    )
 
 
 class Outcome(enum.StrEnum):
@@ -102,8 +178,9 @@ class Outcome(enum.StrEnum):
     CAPTURED = "captured"
     BLOCKED = "blocked"
     FAILED = "failed"
+    UNCERTAIN = "uncertain"  # a send may have happened; not repeated automatically
     RETRY = "retry"  # a transient failure; try again later
-    SKIPPED = "skipped"  # not queued any more, or another worker holds it
+    SKIPPED = "skipped"  # not waiting any more, or another worker holds it
 
 
 @dataclass(frozen=True)
@@ -115,55 +192,163 @@ class DeliveryResult:
 
 
 def deliver(message_id: int, *, client: DiscordClient | None = None) -> DeliveryResult:
-    """Deliver one queued row under the running configuration.
+    """Deliver one waiting row (``queued``, or ``sending`` left by a dead worker) under
+    the running configuration.
 
     Never raises for Discord's answers: the result says what happened, and the row
-    records it. A crash (any other exception) rolls the row back to ``queued``.
+    records it. Any other exception after the send started leaves the row ``sending``
+    (its outcome is unknown), for the next delivery to judge against the nonce window.
+    Call it outside a transaction, as the worker does, so that ``sending`` is committed
+    before the request leaves.
     """
     cfg = config.current()
+    with _exclusive(message_id) as mine:
+        if not mine:
+            return DeliveryResult(Outcome.SKIPPED, message_id, "another worker is delivering it")
+        return _deliver(message_id, cfg, client)
+
+
+@contextlib.contextmanager
+def _exclusive(message_id: int) -> Iterator[bool]:
+    """Hold "delivering row N" for the whole claim, send and record (PostgreSQL).
+
+    A session-level advisory lock, not a row lock: it must outlive the commit of
+    ``sending``, and it dies with the worker's connection, so a row ``sending`` whose
+    lock is free belongs to nobody (its worker is gone). The SQLite development default
+    sends nothing (capture only) and runs deliveries inline: it needs no lock.
+    """
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    key = (_LOCK_NAMESPACE << 32) | (message_id & 0xFFFFFFFF)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        row = cursor.fetchone()
+    acquired = bool(row and row[0])
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            # A lost connection took the lock along with it.
+            with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+def _deliver(message_id: int, cfg: Config, client: DiscordClient | None) -> DeliveryResult:
+    window = nonce_window()
     with transaction.atomic():
         message = (
             OutboxMessage.objects.select_for_update(skip_locked=True)
-            .filter(pk=message_id, status=OutboxStatus.QUEUED)
+            .filter(pk=message_id, status__in=[OutboxStatus.QUEUED, OutboxStatus.SENDING])
             .first()
         )
         if message is None:
-            return DeliveryResult(Outcome.SKIPPED, message_id, "not queued, or being delivered")
+            return DeliveryResult(Outcome.SKIPPED, message_id, "not waiting, or being delivered")
+        first_unknown = message.send_started_at
         decision = decide(message, cfg)
-        if decision.action == Action.CAPTURE:
-            _finish(message, OutboxStatus.CAPTURED, note=decision.note)
-            return DeliveryResult(Outcome.CAPTURED, message_id, decision.note)
-        if decision.action == Action.BLOCK:
-            _finish(message, OutboxStatus.BLOCKED, note=decision.note)
-            logger.warning("outbox #%s blocked: %s", message_id, decision.note)
-            return DeliveryResult(Outcome.BLOCKED, message_id, decision.note)
+        if decision.action == Action.VERIFY:
+            client = client or DiscordClient()
+            try:
+                facts = identity.channel_guild(message.channel_id, client=client)
+            except DiscordError as exc:  # Discord did not answer: nothing was sent
+                message.attempts += 1
+                return _transient(message, exc, first_unknown=first_unknown, sent=False)
+            decision = decide(message, cfg, channel=facts)
+        if decision.action in {Action.CAPTURE, Action.BLOCK}:
+            capture = decision.action == Action.CAPTURE
+            note = decision.note + _doubt(first_unknown)
+            _finish(message, OutboxStatus.CAPTURED if capture else OutboxStatus.BLOCKED, note=note)
+            if not capture:
+                logger.warning("outbox #%s blocked: %s", message_id, note)
+            return DeliveryResult(
+                Outcome.CAPTURED if capture else Outcome.BLOCKED, message_id, note
+            )
 
+        now = timezone.now()
+        if (
+            first_unknown is not None
+            and message.kind in REPEAT_UNSAFE_KINDS
+            and now - first_unknown >= window
+        ):
+            note = (
+                f"a send started {first_unknown:%Y-%m-%d %H:%M:%S} UTC and its outcome is "
+                f"unknown; Discord's nonce deduplication (counted as {_seconds(window)}) no "
+                f"longer covers a repeat, so it is not sent again automatically: look in "
+                f"{message.target}, then resend or discard it"
+            )
+            _finish(message, OutboxStatus.UNCERTAIN, note=note)
+            logger.warning("outbox #%s uncertain: %s", message_id, note)
+            return DeliveryResult(Outcome.UNCERTAIN, message_id, note)
+        # Committed before any byte leaves: a worker that dies mid-request leaves this.
+        message.status = OutboxStatus.SENDING
+        message.send_started_at = first_unknown or now
         message.attempts += 1
-        try:
-            _send(message, client or DiscordClient())
-        except PermanentError as exc:
-            message.last_error = str(exc)
-            _finish(message, OutboxStatus.FAILED, note="Discord refused it")
-            logger.error("outbox #%s failed permanently: %s", message_id, exc)
-            return DeliveryResult(Outcome.FAILED, message_id, str(exc))
-        except DiscordError as exc:  # TransientError, RateLimitedError
-            message.last_error = str(exc)
-            retry_after = getattr(exc, "retry_after", None)
-            if message.attempts >= MAX_DELIVERY_ATTEMPTS:
-                _finish(
-                    message, OutboxStatus.FAILED, note=f"gave up after {message.attempts} attempts"
-                )
-                return DeliveryResult(Outcome.FAILED, message_id, str(exc))
-            message.save(update_fields=["attempts", "last_error", "updated_at"])
-            logger.warning("outbox #%s attempt %s failed: %s", message_id, message.attempts, exc)
-            return DeliveryResult(Outcome.RETRY, message_id, str(exc), retry_after)
-        message.sent_at = timezone.now()
-        message.last_error = ""
-        _finish(message, OutboxStatus.SENT, note=decision.note)
-        return DeliveryResult(Outcome.SENT, message_id, message.discord_message_id)
+        message.save(update_fields=["status", "send_started_at", "attempts", "updated_at"])
+
+    client = client or DiscordClient()
+    resend_until = None
+    if message.kind in REPEAT_UNSAFE_KINDS and message.send_started_at is not None:
+        left = message.send_started_at + window - timezone.now()
+        resend_until = client.deadline(left.total_seconds())
+    try:
+        _send(message, client, resend_until=resend_until)
+    except PermanentError as exc:
+        message.last_error = str(exc)
+        message.send_started_at = first_unknown  # this attempt's outcome is known: refused
+        _finish(message, OutboxStatus.FAILED, note="Discord refused it" + _doubt(first_unknown))
+        logger.error("outbox #%s failed permanently: %s", message_id, exc)
+        return DeliveryResult(Outcome.FAILED, message_id, str(exc))
+    except DiscordError as exc:  # TransientError, RateLimitedError
+        return _transient(message, exc, first_unknown=first_unknown, sent=True)
+    message.sent_at = timezone.now()
+    message.last_error = ""
+    message.send_started_at = None
+    _finish(message, OutboxStatus.SENT, note=decision.note)
+    return DeliveryResult(Outcome.SENT, message_id, message.discord_message_id)
 
 
-def _send(message: OutboxMessage, client: DiscordClient) -> None:
+def _transient(
+    message: OutboxMessage, exc: DiscordError, *, first_unknown: datetime | None, sent: bool
+) -> DeliveryResult:
+    """A failure that may pass: wait for a retry, or give up after the last attempt."""
+    message.last_error = str(exc)
+    if not (sent and getattr(exc, "maybe_delivered", True)):
+        message.send_started_at = first_unknown  # this attempt surely did not reach Discord
+    retry_after = getattr(exc, "retry_after", None)
+    if message.attempts >= MAX_DELIVERY_ATTEMPTS:
+        given_up = f"gave up after {message.attempts} attempts"
+        if message.send_started_at is not None and message.kind in REPEAT_UNSAFE_KINDS:
+            note = (
+                f"{given_up}; one of them may have reached Discord: look in "
+                f"{message.target}, then resend or discard it"
+            )
+            _finish(message, OutboxStatus.UNCERTAIN, note=note)
+            return DeliveryResult(Outcome.UNCERTAIN, message.pk, str(exc))
+        _finish(message, OutboxStatus.FAILED, note=given_up)
+        return DeliveryResult(Outcome.FAILED, message.pk, str(exc))
+    message.status = OutboxStatus.QUEUED
+    message.save(
+        update_fields=["status", "attempts", "last_error", "send_started_at", "updated_at"]
+    )
+    logger.warning("outbox #%s attempt %s failed: %s", message.pk, message.attempts, exc)
+    return DeliveryResult(Outcome.RETRY, message.pk, str(exc), retry_after)
+
+
+def _doubt(first_unknown: datetime | None) -> str:
+    if first_unknown is None:
+        return ""
+    started = f"{first_unknown:%Y-%m-%d %H:%M:%S} UTC"
+    return f" (an earlier send, started {started}, may have reached Discord)"
+
+
+def _seconds(window: timedelta) -> str:
+    seconds = int(window.total_seconds())
+    return f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s"
+
+
+def _send(
+    message: OutboxMessage, client: DiscordClient, *, resend_until: float | None = None
+) -> None:
     """The HTTP side; fills ``discord_message_id`` / ``delivered_channel_id``."""
     if message.kind == OutboxKind.CHANNEL_MESSAGE:
         sent = client.create_message(
@@ -171,6 +356,7 @@ def _send(message: OutboxMessage, client: DiscordClient) -> None:
             message.content,
             nonce=message.nonce,
             allowed_mentions=message.allowed_mentions,
+            resend_until=resend_until,
         )
         message.discord_message_id = str(sent.get("id", ""))
         message.delivered_channel_id = message.channel_id
@@ -181,6 +367,7 @@ def _send(message: OutboxMessage, client: DiscordClient) -> None:
             message.content,
             nonce=message.nonce,
             allowed_mentions=message.allowed_mentions,
+            resend_until=resend_until,
         )
         message.discord_message_id = str(sent.get("id", ""))
         message.delivered_channel_id = channel_id

@@ -21,6 +21,9 @@ class OutboxKind(models.TextChoices):
 class OutboxStatus(models.TextChoices):
     #: Waiting for delivery (new, or a transient failure waiting for its retry).
     QUEUED = "queued", "Queued"
+    #: A send was committed as started before its request left: if the worker dies
+    #: mid-request the row stays here, and its outcome is unknown.
+    SENDING = "sending", "Sending"
     #: Delivered to Discord (``discord_message_id`` set for messages).
     SENT = "sent", "Sent"
     #: Kept, not sent: the delivery mode is ``capture``. Readable by staff.
@@ -30,6 +33,12 @@ class OutboxStatus(models.TextChoices):
     BLOCKED = "blocked", "Blocked"
     #: Discord refused it, or it kept failing; staff may retry it.
     FAILED = "failed", "Failed"
+    #: A send's outcome is unknown (the worker died mid-request, or the request timed
+    #: out) and Discord's nonce deduplication no longer covers a repeat: never sent again
+    #: automatically. Staff look in the channel, then resend or discard it.
+    UNCERTAIN = "uncertain", "Uncertain"
+    #: Staff decided an uncertain message is not to be sent again.
+    DISCARDED = "discarded", "Discarded"
 
 
 class OutboxMessage(models.Model):
@@ -47,6 +56,11 @@ class OutboxMessage(models.Model):
         max_length=10, choices=OutboxStatus.choices, default=OutboxStatus.QUEUED, db_index=True
     )
     attempts = models.PositiveIntegerField(default=0)
+    #: When the earliest send attempt whose outcome Daylock does not know began —
+    #: written and committed *before* the request leaves, cleared once Discord's answer
+    #: settles it. A repeat is safe only while Discord's nonce window still covers
+    #: this instant (see ``daylock.discord.delivery.nonce_window``).
+    send_started_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     #: The environment that wrote the row; a row from elsewhere is never sent.
     environment = models.CharField(max_length=20, editable=False)

@@ -11,9 +11,11 @@ import logging
 import secrets
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from django.apps import apps
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from daylock import config
@@ -169,14 +171,19 @@ def _deliver_inline(message_id: int) -> None:
 
 
 def outbox_requeue_waiting(*, older_than: timedelta = timedelta(0)) -> int:
-    """Schedule every ``queued`` row again (the sweep for jobs that got lost).
+    """Schedule every waiting row again (the sweep for jobs that got lost): ``queued``
+    rows older than ``older_than``, and every ``sending`` row (a worker died mid-send;
+    delivery decides whether a repeat is still safe, see :mod:`daylock.discord.delivery`).
 
     Safe to run any time: a row that still has a waiting job is skipped by the
-    queueing lock, and delivery itself skips rows that are not queued or are locked.
+    queueing lock, and delivery itself skips rows that are not waiting or that another
+    worker is delivering right now.
     """
     cutoff = timezone.now() - older_than
     ids = list(
-        OutboxMessage.objects.filter(status=OutboxStatus.QUEUED, created_at__lte=cutoff)
+        OutboxMessage.objects.filter(
+            Q(status=OutboxStatus.QUEUED, created_at__lte=cutoff) | Q(status=OutboxStatus.SENDING)
+        )
         .order_by("id")
         .values_list("id", flat=True)
     )
@@ -218,3 +225,72 @@ def outbox_retry(
         )
         schedule_delivery(locked.pk)
     return locked
+
+
+def outbox_resend(
+    *, message: OutboxMessage, actor_id: int | None, actor_label: str
+) -> OutboxMessage:
+    """Staff: send an ``uncertain`` row again (audit-logged).
+
+    For when staff looked in the channel and the message is not there. It keeps its
+    nonce: should Discord still remember it, the repeat returns the first message.
+    """
+    with transaction.atomic():
+        locked = _lock_uncertain(message, verb="resent")
+        details = _uncertain_details(locked)
+        locked.status = OutboxStatus.QUEUED
+        locked.send_started_at = None
+        locked.attempts = 0
+        locked.delivery_note = f"resent by {actor_label} after an uncertain send"
+        locked.save()
+        audit_record(
+            actor_id=actor_id,
+            actor_label=actor_label,
+            action="outbox.resend",
+            target=f"outbox:{locked.pk}",
+            details=details,
+        )
+        schedule_delivery(locked.pk)
+    return locked
+
+
+def outbox_discard(
+    *, message: OutboxMessage, actor_id: int | None, actor_label: str
+) -> OutboxMessage:
+    """Staff: never send an ``uncertain`` row (audit-logged), e.g. it did arrive."""
+    with transaction.atomic():
+        locked = _lock_uncertain(message, verb="discarded")
+        details = _uncertain_details(locked)
+        locked.status = OutboxStatus.DISCARDED
+        locked.delivery_note = f"discarded by {actor_label} after an uncertain send"
+        locked.save()
+        audit_record(
+            actor_id=actor_id,
+            actor_label=actor_label,
+            action="outbox.discard",
+            target=f"outbox:{locked.pk}",
+            details=details,
+        )
+    return locked
+
+
+def _lock_uncertain(message: OutboxMessage, *, verb: str) -> OutboxMessage:
+    locked = OutboxMessage.objects.select_for_update().get(pk=message.pk)
+    if locked.status != OutboxStatus.UNCERTAIN:
+        raise OutboxError(
+            f"outbox message #{locked.pk} is {locked.status}; only uncertain messages can be {verb}"
+        )
+    return locked
+
+
+def _uncertain_details(message: OutboxMessage) -> dict[str, Any]:
+    started = message.send_started_at
+    return {
+        "kind": message.kind,
+        "target": message.target,
+        "nonce": message.nonce,
+        "attempts": message.attempts,
+        "send_started_at": started.isoformat() if started else None,
+        "delivery_note": message.delivery_note,
+        "last_error": message.last_error,
+    }

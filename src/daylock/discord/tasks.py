@@ -64,7 +64,8 @@ def deliver_outbox_message(message_id: int) -> str:
     queueing_lock="daylock.discord.sweep_outbox",
 )
 def sweep_outbox(timestamp: int) -> int:
-    """Re-schedule rows still ``queued`` whose job got lost (e.g. a restore, a crash)."""
+    """Re-schedule rows still ``queued`` whose job got lost (e.g. a restore, a crash), and
+    rows a dead worker left ``sending`` (delivery judges them against the nonce window)."""
     count = services.outbox_requeue_waiting(older_than=SWEEP_AFTER)
     if count:
         logger.info("outbox sweep: %s waiting message(s) scheduled again", count)

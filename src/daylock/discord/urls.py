@@ -9,4 +9,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.outbox_list, name="outbox_list"),
     path("<int:message_id>/", views.outbox_detail, name="outbox_detail"),
     path("<int:message_id>/retry/", views.outbox_retry, name="outbox_retry"),
+    path("<int:message_id>/resend/", views.outbox_resend, name="outbox_resend"),
+    path("<int:message_id>/discard/", views.outbox_discard, name="outbox_discard"),
 ]

@@ -68,3 +68,32 @@ def outbox_retry(request: HttpRequest, message_id: int) -> HttpResponse:
     else:
         messages.success(request, f"Outbox message #{message.pk} queued again.")
     return redirect("discord:outbox_detail", message_id=message.pk)
+
+
+@require_POST
+@staff_required
+def outbox_resend(request: HttpRequest, message_id: int) -> HttpResponse:
+    """Send an ``uncertain`` message again: staff looked and it is not in Discord."""
+    return _uncertain_action(request, message_id, services.outbox_resend, "queued again")
+
+
+@require_POST
+@staff_required
+def outbox_discard(request: HttpRequest, message_id: int) -> HttpResponse:
+    """Never send an ``uncertain`` message: staff looked and it did arrive (or is moot)."""
+    return _uncertain_action(request, message_id, services.outbox_discard, "discarded")
+
+
+def _uncertain_action(
+    request: HttpRequest, message_id: int, action: Callable[..., object], done: str
+) -> HttpResponse:
+    message = selectors.outbox_get(message_id=message_id)
+    if message is None:
+        raise Http404("no such outbox message")
+    try:
+        action(message=message, actor_id=request.user.pk, actor_label=request.user.get_username())
+    except services.OutboxError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Outbox message #{message.pk} {done}.")
+    return redirect("discord:outbox_detail", message_id=message.pk)

@@ -17,8 +17,13 @@ REDIS = os.environ.get("DAYLOCK_TEST_REDIS", "redis://127.0.0.1:6379")
 #: Lets several test runs share one PostgreSQL server (each its own test database);
 #: give each concurrent run its own DAYLOCK_TEST_REDIS server as well.
 SLOT = os.environ.get("DAYLOCK_TEST_SLOT", "").strip()
-#: Fake Discord ids standing for production's application and guild in tests.
-TEST_PRODUCTION_IDS = "900000000000000001,900000000000000002"
+#: Fake Discord ids standing for production's application, guild and bot in tests.
+TEST_PRODUCTION_IDS = "900000000000000001,900000000000000002,900000000000000003"
+#: Bot tokens shaped like Discord's: ``<base64 of the bot's id>.<timestamp>.<hmac>``, so
+#: the guards can read which bot each is (staging's bot 700000000000000003, production's
+#: bot 900000000000000003). Fake: no Discord accepts them.
+STAGING_TEST_BOT_TOKEN = "NzAwMDAwMDAwMDAwMDAwMDAz.xxxx.yyyy"  # noqa: S105
+PRODUCTION_TEST_BOT_TOKEN = "OTAwMDAwMDAwMDAwMDAwMDAz.xxxx.yyyy"  # noqa: S105
 
 
 def worker_index() -> int:
@@ -45,7 +50,7 @@ def staging_environ() -> dict[str, str]:
         "PUBLIC_URL": "http://testserver",
         "DISCORD_CLIENT_ID": "700000000000000001",
         "DISCORD_CLIENT_SECRET": "staging-test-secret",
-        "DISCORD_BOT_TOKEN": "staging-test-bot-token",
+        "DISCORD_BOT_TOKEN": STAGING_TEST_BOT_TOKEN,
         "DISCORD_GUILD_ID": "700000000000000002",
         "DISCORD_API_BASE": "http://127.0.0.1:9/api/v10",
         "DISCORD_DELIVERY": "capture",
@@ -67,7 +72,7 @@ def production_environ() -> dict[str, str]:
         "PUBLIC_URL": "https://daylock.test",
         "DISCORD_CLIENT_ID": "900000000000000001",
         "DISCORD_CLIENT_SECRET": "production-test-secret",
-        "DISCORD_BOT_TOKEN": "production-test-bot-token",
+        "DISCORD_BOT_TOKEN": PRODUCTION_TEST_BOT_TOKEN,
         "DISCORD_GUILD_ID": "900000000000000002",
         "DISCORD_API_BASE": "http://127.0.0.1:9/api/v10",
         "DISCORD_DELIVERY": "live",

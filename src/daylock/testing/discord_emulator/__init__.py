@@ -20,10 +20,12 @@ from typing import TYPE_CHECKING
 from daylock.testing.discord_emulator.app import API_PREFIX, CONTROL_PREFIX, Emulator, Fault
 from daylock.testing.discord_emulator.config import (
     ConfigError,
+    EmulatedBot,
     EmulatedUser,
     EmulatorConfig,
     GuildChannel,
     GuildRole,
+    bot_token_for,
     default_config,
 )
 from daylock.testing.discord_emulator.server import RunningEmulator, serve_forever, start_emulator
@@ -43,6 +45,7 @@ __all__ = [
     "API_PREFIX",
     "CONTROL_PREFIX",
     "ConfigError",
+    "EmulatedBot",
     "EmulatedUser",
     "Emulator",
     "EmulatorConfig",
@@ -50,6 +53,7 @@ __all__ = [
     "GuildChannel",
     "GuildRole",
     "RunningEmulator",
+    "bot_token_for",
     "default_config",
     "django_mount",
     "serve_forever",

@@ -5,12 +5,15 @@ Speaks the parts of Discord's API v10 that Daylock uses, under ``/api/v10``:
 * OAuth2 authorization-code flow with PKCE (S256): a consent page at
   ``GET /api/v10/oauth2/authorize`` and the token exchange at ``POST /api/v10/oauth2/token``;
 * ``GET /api/v10/users/@me`` and ``GET /api/v10/users/@me/guilds/{guild}/member`` (Bearer);
-* bot routes (``Authorization: Bot …``): channel messages (with ``enforce_nonce``
-  deduplication), DM channels, role grants and removals, with rate-limit headers.
+* bot routes (``Authorization: Bot …``): ``GET /users/@me`` (the bot the token belongs
+  to), ``GET /channels/{id}`` (its guild), channel messages (with ``enforce_nonce``
+  deduplication over a window measured on the emulator's clock), DM channels, role
+  grants and removals, with rate-limit headers.
 
 A control API under ``/_emulator/`` (never under ``/api``) lets tests read the request
-record and the created messages, inject faults (429, 5xx, delays), move the emulator's
-clock, replace the users and reset everything.
+record and the created messages, inject faults (429, 5xx, delays before or after the
+work is done), move the emulator's clock (``POST /_emulator/clock``: codes, tokens and
+the nonce window all run on it), replace the users and reset everything.
 
 One :class:`Emulator` holds all state behind one lock, so it can be served by a threaded
 server or mounted inside a Django process.
@@ -36,6 +39,7 @@ from wsgiref.types import StartResponse, WSGIEnvironment
 
 from daylock.testing.discord_emulator.config import (
     ConfigError,
+    EmulatedBot,
     EmulatedUser,
     EmulatorConfig,
     GuildChannel,
@@ -130,7 +134,9 @@ def s256(verifier: str) -> str:
 class Fault:
     """The next ``count`` requests whose path matches ``path`` (a regex) misbehave."""
 
-    kind: str  # "rate_limit" | "error" | "delay"
+    #: "rate_limit" | "error" | "delay" (wait, then handle) | "delay_after" (handle, then
+    #: wait: the request takes effect, and a client that dies meanwhile never learns it)
+    kind: str
     path: str = ".*"
     method: str | None = None
     count: int = 1
@@ -153,7 +159,7 @@ class Fault:
     def from_json(cls, data: Any) -> Fault:
         if not isinstance(data, dict):
             raise ConfigError("a fault must be a JSON object")
-        kinds = {"rate_limit", "error", "delay"}
+        kinds = {"rate_limit", "error", "delay", "delay_after"}
         aliases = {"429": "rate_limit", "500": "error", "5xx": "error"}
         kind = aliases.get(str(data.get("kind")), str(data.get("kind")))
         if kind not in kinds:
@@ -287,7 +293,7 @@ class Emulator:
 
     def set_users(self, data: dict[str, Any]) -> None:
         """Replace users and guild settings (keys: users, guild_roles, channels, guild_id)."""
-        allowed = {"users", "guild_roles", "channels", "guild_id", "guild_name"}
+        allowed = {"users", "guild_roles", "channels", "guild_id", "guild_name", "bots"}
         if not isinstance(data, dict):
             raise ConfigError("expected a JSON object with users (and optionally guild_roles)")
         unknown = set(data) - allowed
@@ -308,6 +314,8 @@ class Emulator:
                 self.config.guild_id = partial.guild_id
             if "guild_name" in data:
                 self.config.guild_name = partial.guild_name
+            if "bots" in data:
+                self.config.bots = partial.bots
 
     def _snowflake(self) -> str:
         with self._lock:
@@ -412,17 +420,24 @@ class Emulator:
         if not path.startswith(API_PREFIX + "/"):
             return discord_error(404, "404: Not Found", 0)
         fault = self._take_fault(request.method, path)
+        answer_after = 0.0
         if fault is not None:
             if record is not None:
                 record["fault"] = fault.kind
-            response = self._apply_fault(fault)
-            if response is not None:
-                return response
+            if fault.kind == "delay_after":
+                answer_after = fault.delay
+            else:
+                response = self._apply_fault(fault)
+                if response is not None:
+                    return response
         route = path[len(API_PREFIX) :]
         try:
-            return self._route(request, route, environ)
+            response = self._route(request, route, environ)
         except _BadBody as exc:
-            return discord_error(400, "Invalid Form Body", 50035, errors=exc.errors)
+            response = discord_error(400, "Invalid Form Body", 50035, errors=exc.errors)
+        if answer_after:
+            time.sleep(answer_after)
+        return response
 
     def _apply_fault(self, fault: Fault) -> Response | None:
         if fault.kind == "delay":
@@ -460,6 +475,11 @@ class Emulator:
             return self._token(request) if method == "POST" else _method_not_allowed()
         if route == "/users/@me":
             return self._me(request) if method == "GET" else _method_not_allowed()
+        match = re.fullmatch(r"/channels/(\d+)", route)
+        if match:
+            return (
+                self._get_channel(request, match[1]) if method == "GET" else _method_not_allowed()
+            )
         match = re.fullmatch(r"/users/@me/guilds/(\d+)/member", route)
         if match:
             return self._my_member(request, match[1]) if method == "GET" else _method_not_allowed()
@@ -719,6 +739,11 @@ class Emulator:
         return user
 
     def _me(self, request: _Request) -> Response:
+        if request.headers.get("Authorization", "").startswith("Bot "):
+            bot = self._bot_of(request)
+            if bot is None:
+                return discord_error(401, "401: Unauthorized", 0)
+            return json_response(200, bot.user_object(), self._rate_headers("GET /users/@me"))
         user = self._bearer(request, "identify")
         if isinstance(user, Response):
             return user
@@ -734,12 +759,40 @@ class Emulator:
 
     # ------------------------------------------------------------------ bot routes
 
+    def _bot_of(self, request: _Request) -> EmulatedBot | None:
+        """The bot whose token the request carries (``Authorization: Bot <token>``)."""
+        header = request.headers.get("Authorization", "").encode()
+        with self._lock:
+            tokens = [self.config.bot_token] + [bot.token for bot in self.config.bots]
+            for token in tokens:
+                if secrets.compare_digest(header, f"Bot {token}".encode()):
+                    return self.config.bot_for_token(token)
+        return None
+
     def _bot(self, request: _Request, bucket: str) -> list[tuple[str, str]] | Response:
-        header = request.headers.get("Authorization", "")
-        expected = f"Bot {self.config.bot_token}"
-        if not secrets.compare_digest(header.encode(), expected.encode()):
+        if self._bot_of(request) is None:
             return discord_error(401, "401: Unauthorized", 0)
         return self._rate_headers(bucket)
+
+    def _get_channel(self, request: _Request, channel_id: str) -> Response:
+        """``GET /channels/{id}``: the channel object, whose ``guild_id`` says its server."""
+        headers = self._bot(request, f"GET /channels/{channel_id}")
+        if isinstance(headers, Response):
+            return headers
+        with self._lock:
+            dm = next((c for c in self._dm_channels.values() if c["id"] == channel_id), None)
+            if dm is not None:
+                return json_response(200, dict(dm), headers)
+            channel = self.config.channel(channel_id)
+        if channel is None:
+            return json_response(404, {"message": "Unknown Channel", "code": 10003}, headers)
+        body = {
+            "id": channel.id,
+            "guild_id": channel.guild_id,
+            "name": channel.name,
+            "type": channel.type,
+        }
+        return json_response(200, body, headers)
 
     def _rate_headers(self, bucket: str) -> list[tuple[str, str]]:
         limit = self.config.rate_limit_per_bucket
@@ -799,12 +852,11 @@ class Emulator:
             return headers
         with self._lock:
             dm = next((c for c in self._dm_channels.values() if c["id"] == channel_id), None)
-        if (
-            dm is None
-            and self.config.channels
-            and not any(c.id == channel_id for c in self.config.channels)
-        ):
+            channel = None if dm is not None else self.config.channel(channel_id)
+            author = self._bot_of(request)
+        if dm is None and channel is None:
             return json_response(404, {"message": "Unknown Channel", "code": 10003}, headers)
+        assert author is not None  # _bot() accepted the token
         body = self._json_body(request)
         content = body.get("content") or ""
         embeds = body.get("embeds") or []
@@ -856,8 +908,8 @@ class Emulator:
                 "tts": bool(body.get("tts", False)),
                 "nonce": nonce,
                 "author": {
-                    "id": self.config.bot_user_id,
-                    "username": self.config.bot_username,
+                    "id": author.id,
+                    "username": author.username,
                     "global_name": None,
                     "avatar": None,
                     "discriminator": "0",
@@ -870,7 +922,7 @@ class Emulator:
                 # Not part of Discord's response; kept for the control API.
                 "allowed_mentions": body.get("allowed_mentions"),
                 "dm_recipient_id": (dm["recipients"][0]["id"] if dm else None),
-                "guild_id": None if dm else self.config.guild_id,
+                "guild_id": channel.guild_id if channel is not None else None,
             }
             self._messages.append(message)
             if nonce is not None:
@@ -926,7 +978,7 @@ class Emulator:
                         "GET role-changes",
                         "GET config",
                         "PUT users",
-                        "POST clock",
+                        "GET/POST clock",
                     ],
                 },
             )
@@ -963,12 +1015,16 @@ class Emulator:
                 data = self.config.to_json()
             data["client_secret"] = "***"  # noqa: S105
             data["bot_token"] = "***"  # noqa: S105
+            for bot in data["bots"]:
+                bot["token"] = "***"  # noqa: S105
             return json_response(200, data)
         if route == "users" and method == "PUT":
             self.set_users(request.body)
             with self._lock:
                 users = [dataclasses.asdict(u) for u in self.config.users]
             return json_response(200, {"users": users})
+        if route == "clock" and method == "GET":
+            return json_response(200, {"offset_seconds": self._clock_offset, "now": self.now()})
         if route == "clock" and method == "POST":
             body = request.body if isinstance(request.body, dict) else {}
             try:

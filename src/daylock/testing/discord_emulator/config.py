@@ -7,6 +7,8 @@ the users at run time (``PUT /_emulator/users``). Ids are strings, as in Discord
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import json
 from dataclasses import dataclass, field
@@ -18,6 +20,7 @@ DEFAULT_CLIENT_ID = "100000000000000001"
 DEFAULT_CLIENT_SECRET = "emulator-client-secret"  # noqa: S105 - a public, emulator-only value
 DEFAULT_BOT_TOKEN = "emulator-bot-token"  # noqa: S105 - a public, emulator-only value
 DEFAULT_GUILD_ID = "100000000000000002"
+DEFAULT_BOT_USER_ID = "100000000000000099"
 
 #: Role ids of the default guild.
 ADMIN_ROLE_ID = "100000000000000010"
@@ -92,8 +95,50 @@ class GuildRole:
 
 @dataclass
 class GuildChannel:
+    """A channel the emulator knows; ``guild_id`` empty means the emulated guild."""
+
     id: str
     name: str
+    guild_id: str = ""
+    type: int = 0  # GUILD_TEXT
+
+
+@dataclass
+class EmulatedBot:
+    """Another bot the emulator knows by its token (besides the configured ``bot_token``).
+
+    Discord answers ``GET /users/@me`` with ``Authorization: Bot <token>`` with the bot
+    the token belongs to; tests use this to play "production's bot" or "a bot whose
+    token claims another id".
+    """
+
+    token: str
+    id: str
+    username: str = "Another Bot"
+
+    def user_object(self) -> dict[str, Any]:
+        return EmulatedUser(self.id, self.username, bot=True).user_object()
+
+
+def bot_token_for(user_id: str, secret: str = "emulator") -> str:  # noqa: S107
+    """A token shaped like Discord's bot tokens: ``<base64 of the id>.<time>.<hmac>``.
+
+    Discord's first segment is the URL-safe base64 of the bot's user id (unpadded);
+    the rest is opaque. ``secret`` tells several tokens of one bot apart.
+    """
+    head = base64.urlsafe_b64encode(str(user_id).encode()).decode().rstrip("=")
+    tail = base64.urlsafe_b64encode(secret.encode()).decode().rstrip("=") or "x"
+    return f"{head}.GhT3aw.{tail}"
+
+
+def bot_user_id_of(token: str) -> str | None:
+    """The user id a Discord-shaped bot token names (None for other tokens)."""
+    head = token.strip().split(".", 1)[0]
+    try:
+        text = base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)).decode("ascii")
+    except (binascii.Error, ValueError):
+        return None
+    return text if text.isdigit() and len(text) <= 20 else None
 
 
 @dataclass
@@ -101,7 +146,9 @@ class EmulatorConfig:
     """Everything the emulator pretends Discord knows.
 
     ``redirect_uris`` empty means any redirect URI is accepted (handy for tests);
-    ``channels`` empty means messages may be posted to any channel id.
+    ``channels`` empty means any channel id is a text channel of the emulated guild
+    (messages may be posted to it and ``GET /channels/{id}`` answers it). The bot is
+    ``bot_token`` → ``bot_user_id``; ``bots`` adds more tokens, each with its own bot.
     """
 
     client_id: str = DEFAULT_CLIENT_ID
@@ -113,8 +160,9 @@ class EmulatorConfig:
     guild_roles: list[GuildRole] = field(default_factory=list)
     channels: list[GuildChannel] = field(default_factory=list)
     users: list[EmulatedUser] = field(default_factory=list)
-    bot_user_id: str = "100000000000000099"
+    bot_user_id: str = DEFAULT_BOT_USER_ID
     bot_username: str = "Daylock Bot"
+    bots: list[EmulatedBot] = field(default_factory=list)
     #: How long an authorization code can be exchanged (Discord: a few minutes).
     code_ttl_seconds: float = 60.0
     access_token_ttl_seconds: int = 604800
@@ -126,6 +174,21 @@ class EmulatorConfig:
 
     def user(self, user_id: str) -> EmulatedUser | None:
         return next((user for user in self.users if user.id == user_id), None)
+
+    def bot_for_token(self, token: str) -> EmulatedBot | None:
+        """The bot a token belongs to (the configured bot first), or None."""
+        if token == self.bot_token:
+            return EmulatedBot(self.bot_token, self.bot_user_id, self.bot_username)
+        return next((bot for bot in self.bots if bot.token == token), None)
+
+    def channel(self, channel_id: str) -> GuildChannel | None:
+        """A configured channel; with no channels configured, any id is the guild's."""
+        if not self.channels:
+            return GuildChannel(channel_id, f"channel-{channel_id}", self.guild_id)
+        found = next((c for c in self.channels if c.id == channel_id), None)
+        if found is not None and not found.guild_id:
+            return dataclasses.replace(found, guild_id=self.guild_id)
+        return found
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -146,6 +209,8 @@ class EmulatorConfig:
                 values["guild_roles"] = [GuildRole(**_obj(r)) for r in values["guild_roles"]]
             if "channels" in values:
                 values["channels"] = [GuildChannel(**_obj(c)) for c in values["channels"]]
+            if "bots" in values:
+                values["bots"] = parse_bots(values["bots"])
             for key in ("client_id", "guild_id", "bot_user_id"):
                 if key in values:
                     values[key] = str(values[key])
@@ -165,7 +230,22 @@ class EmulatorConfig:
 def _obj(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError(f"expected a JSON object, got {value!r}")
-    return {k: (str(v) if k == "id" else v) for k, v in value.items()}
+    return {k: (str(v) if k in {"id", "guild_id"} else v) for k, v in value.items()}
+
+
+def parse_bots(raw: Any) -> list[EmulatedBot]:
+    if not isinstance(raw, list):
+        raise ConfigError("bots must be a list of {token, id, username} objects")
+    bots = []
+    for item in raw:
+        try:
+            bots.append(EmulatedBot(**_obj(item)))
+        except TypeError as exc:
+            raise ConfigError(f"invalid bot: {exc}") from None
+    tokens = [bot.token for bot in bots]
+    if len(set(tokens)) != len(tokens):
+        raise ConfigError("bot tokens must be unique")
+    return bots
 
 
 def parse_users(raw: Any) -> list[EmulatedUser]:
@@ -186,7 +266,15 @@ def parse_users(raw: Any) -> list[EmulatedUser]:
 
 
 def default_config(**overrides: Any) -> EmulatorConfig:
-    """A guild with an admin, a moderator, two players, and one user not in the guild."""
+    """A guild with an admin, a moderator, two players, and one user not in the guild.
+
+    A ``bot_token`` shaped like Discord's names its bot: unless ``bot_user_id`` is given
+    too, the emulated bot is the one the token names (as on Discord).
+    """
+    if "bot_token" in overrides and "bot_user_id" not in overrides:
+        named = bot_user_id_of(str(overrides["bot_token"]))
+        if named is not None:
+            overrides["bot_user_id"] = named
     config = EmulatorConfig(
         guild_roles=[
             GuildRole(ADMIN_ROLE_ID, "Admin"),

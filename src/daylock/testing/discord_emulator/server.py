@@ -85,7 +85,9 @@ class RunningEmulator:
     def add_fault(self, kind: str, path: str = ".*", **options: Any) -> Fault:
         """Inject a fault, e.g. ``add_fault("rate_limit", "/messages", count=2, retry_after=0.1)``.
 
-        Options: method, count, retry_after, global, status (5xx for "error"), delay.
+        Kinds: rate_limit, error, delay (before the work), delay_after (after the work:
+        the request takes effect but its answer comes late). Options: method, count,
+        retry_after, global, status (5xx for "error"), delay.
         """
         return self.emulator.add_fault({"kind": kind, "path": path, **options})
 

@@ -2,7 +2,10 @@
 
 The guards have already run in ``daylock.__main__`` (a worker of one environment can
 never deliver another's rows: the database stamp would refuse it, and delivery checks
-each row's environment again).
+each row's environment again). The worker then runs the live ``discord-identity`` guard
+itself — it is the process that holds the bot token and sends — before touching the
+queue: a bot that is production's, or (allowlist) a channel of another guild, stops it
+with exit status 2.
 """
 
 from __future__ import annotations
@@ -21,7 +24,12 @@ from procrastinate.exceptions import ConnectorException
 from daylock import config
 from daylock.config import Config, Refusal
 from daylock.discord import services
-from daylock.guardrails import check_database_stamp, read_database_stamp, refuse_and_exit
+from daylock.guardrails import (
+    check_database_stamp,
+    check_discord_identity,
+    read_database_stamp,
+    refuse_and_exit,
+)
 
 
 class Command(BaseCommand):
@@ -41,10 +49,15 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         cfg = config.current()
+        try:
+            identity = check_discord_identity(cfg)
+        except Refusal as refusal:
+            refuse_and_exit(refusal)
         self.stdout.write(
             f"daylock worker: environment {cfg.app_env.value}, "
             f"delivery mode {cfg.discord_delivery.value}"
         )
+        self.stdout.write(f"daylock worker: discord-identity: {identity}")
         if not services.queue_available():
             # The SQLite development default has no queue: deliver what waits, in-process.
             count = services.outbox_requeue_waiting()
