@@ -12,8 +12,9 @@ from urllib.parse import urlsplit
 
 import dj_database_url
 import django_stubs_ext
+from csp.constants import NONE, SELF
 
-from daylock.config import BASE_DIR, VAR_DIR, load_config
+from daylock.config import BASE_DIR, EMULATOR_MOUNT, VAR_DIR, load_config
 
 # Lets admin.ModelAdmin[Model], QuerySet[Model] … be subscripted at run time (strict mypy).
 django_stubs_ext.monkeypatch()
@@ -52,6 +53,9 @@ if DAYLOCK.database_engine == "postgresql":
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Outside sessions and auth: a response made for an exception raised in them (the
+    # 503 of a reset) gets the Content-Security-Policy too. See the CSP block below.
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -136,6 +140,33 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+
+# --- Content-Security-Policy (django-csp 4) ------------------------------------------
+# Every page may load only this site's own files: no inline script or style anywhere
+# (scripts and styles live in static/daylock/, tests/core/test_csp.py scans the
+# templates), no plugins, no <base> elsewhere, never framed. Forms post to this site —
+# and the login's POST answers with a redirect to Discord's authorize page, which
+# Chromium checks against form-action too, so Discord's origin (DISCORD_API_BASE's) is
+# listed. Images may also come over https: day content is Markdown that allows <img>
+# (no code runs from an image). The Django admin needs no relaxation: its templates
+# have no inline script or style attribute.
+_discord = urlsplit(DAYLOCK.discord_api_base)
+CONTENT_SECURITY_POLICY: dict[str, object] = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "https:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF, f"{_discord.scheme}://{_discord.netloc}"],
+    },
+}
+if _policy.embedded_emulator:
+    # The in-process Discord emulator stands in for discord.com, whose pages are not
+    # ours: its consent page (inline <style>) is left to its own rules, as Discord's is.
+    CONTENT_SECURITY_POLICY["EXCLUDE_URL_PREFIXES"] = [EMULATOR_MOUNT]
 
 AUTH_USER_MODEL = "accounts.User"
 # Banned users are refused like inactive ones, sessions included.
