@@ -10,7 +10,14 @@ addresses can be moved, with ``DAYLOCK_TEST_PG`` and ``DAYLOCK_TEST_REDIS``.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import tempfile
+import time
+from pathlib import Path
+from typing import IO
+
+import pytest
 
 PG = os.environ.get("DAYLOCK_TEST_PG", "postgres://postgres@127.0.0.1:5432")
 REDIS = os.environ.get("DAYLOCK_TEST_REDIS", "redis://127.0.0.1:6379")
@@ -26,16 +33,28 @@ STAGING_TEST_BOT_TOKEN = "NzAwMDAwMDAwMDAwMDAwMDAz.xxxx.yyyy"  # noqa: S105
 PRODUCTION_TEST_BOT_TOKEN = "OTAwMDAwMDAwMDAwMDAwMDAz.xxxx.yyyy"  # noqa: S105
 
 
+#: Redis DBs 8-15 belong to the tests, four per xdist worker: at most two workers.
+REDIS_DBS_PER_WORKER = 4
+MAX_WORKERS = 2
+
+
 def worker_index() -> int:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
     return int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
 
 
 def redis_db(slot: int) -> int:
-    """Redis DB numbers reserved for tests: 15 downwards, four per xdist worker."""
-    if not 0 <= slot < 4:
-        raise ValueError("slot must be 0-3")
-    return 15 - 4 * worker_index() - slot
+    """Redis DB numbers reserved for tests: 15 downwards, four per xdist worker, never
+    below 8 (DBs 0-7 may hold a developer's own data)."""
+    if not 0 <= slot < REDIS_DBS_PER_WORKER:
+        raise ValueError(f"slot must be 0-{REDIS_DBS_PER_WORKER - 1}")
+    index = worker_index()
+    if index >= MAX_WORKERS:
+        raise RuntimeError(
+            f"xdist worker gw{index} has no Redis DBs of its own: the tests use DBs 8-15, "
+            f"{REDIS_DBS_PER_WORKER} per worker; run with -n {MAX_WORKERS} or fewer"
+        )
+    return 15 - REDIS_DBS_PER_WORKER * index - slot
 
 
 def redis_url(slot: int) -> str:
@@ -89,9 +108,68 @@ for _name in (
     "IS_PRODUCTION",
     "DEBUG",
     "DISCORD_ALLOWED_CHANNEL_IDS",
+    # libpq would let these redirect the test database (the config guard refuses them).
+    "PGDATABASE",
+    "PGOPTIONS",
+    "PGSERVICE",
+    "PGSERVICEFILE",
+    "PGHOSTADDR",
 ):
     os.environ.pop(_name, None)
 os.environ.update(_pinned)
+
+
+_run_lock: IO[str] | None = None
+
+
+def _workers_requested(config: pytest.Config) -> int:
+    value = getattr(config.option, "numprocesses", None) or 0
+    if isinstance(value, str) and not value.isdigit():
+        raise pytest.UsageError(
+            f"-n {value}: Daylock's tests need a fixed worker count of at most {MAX_WORKERS} "
+            f"(each worker owns {REDIS_DBS_PER_WORKER} of the Redis DBs 8-15); use -n {MAX_WORKERS}"
+        )
+    return int(value)
+
+
+def _lock_run() -> None:
+    """One test run at a time per set of resources: a second run started while one is
+    going refuses at once with this message instead of colliding on test databases
+    (``daylock_test_gw0``…), Redis DBs and ports."""
+    global _run_lock
+    path = Path(tempfile.gettempdir()) / f"daylock-tests{'-' + SLOT if SLOT else ''}.lock"
+    handle = path.open("a+", encoding="utf-8")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise pytest.UsageError(
+            f"another Daylock test run is going on this machine ({holder}); wait for it "
+            "to finish, or give this run resources of its own: "
+            "DAYLOCK_TEST_SLOT=<name> DAYLOCK_TEST_REDIS=redis://127.0.0.1:<another Redis "
+            "server's port>"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()} in {os.getcwd()} since {time.strftime('%H:%M:%S')}")
+    handle.flush()
+    _run_lock = handle  # held until this process exits
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return  # the controller holds the run's lock for its workers
+    workers = _workers_requested(config)
+    if workers > MAX_WORKERS:
+        raise pytest.UsageError(
+            f"-n {workers}: Daylock's tests use Redis DBs 8-15 only, "
+            f"{REDIS_DBS_PER_WORKER} per worker, so at most -n {MAX_WORKERS}; "
+            "nothing was touched"
+        )
+    _lock_run()
 
 
 def pytest_sessionstart(session: object) -> None:
