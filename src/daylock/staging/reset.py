@@ -9,8 +9,8 @@ Two ways to get a freshly seeded database on PostgreSQL:
   <name>_template``: a file-level copy, tens of milliseconds. The template is built
   once (into its own database, migrating *as this environment*, so it carries this
   environment's stamp) and rebuilt only when its **fingerprint** changes; the
-  fingerprint is a sha256 over every migration file of every installed app, the seed
-  code, the seed options, the environment and the anchor day (the seed places its
+  fingerprint is a sha256 over every migration file of every installed app, every
+  Daylock module the seed imports directly or through the services it calls, the seed options, the environment and the anchor day (the seed places its
   running event around "today", so a template from yesterday is stale). It is stored
   as the template's ``COMMENT ON DATABASE``, and the template is marked
   ``ALLOW_CONNECTIONS false`` so no stray session can block the copy.
@@ -33,8 +33,10 @@ copied only after its own stamp has been read and found to be this environment's
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib.metadata
+import importlib.util
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -59,8 +61,9 @@ from daylock.stamps import DatabaseIdentity, Stamp
 COMMAND = "reset"
 TEMPLATE_SUFFIX = "_template"
 COMMENT_PREFIX = "daylock reset template"
-#: Code whose change must rebuild the template (besides every migration file).
-SEED_CODE = ("staging/seed.py", "staging/seed_prizes.py", "staging/bulk.py")
+#: Where the seed starts; every Daylock module it imports, directly or through the
+#: services it calls (draws, completions…), shapes the seeded data.
+SEED_ENTRY = "daylock.staging.seed"
 MAX_IDENTIFIER = 63  # PostgreSQL's NAMEDATALEN - 1
 
 Say = Callable[[str], None]
@@ -78,17 +81,60 @@ def _migration_files() -> list[Path]:
     return files
 
 
+def _daylock_imports(module: str, path: Path) -> set[str]:
+    """The ``daylock…`` modules ``module`` imports anywhere in its code (function-local
+    imports included: the seed calls services that way)."""
+    found: set[str] = set()
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_bytes())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{base}" if base else parent
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return {name for name in found if name == "daylock" or name.startswith("daylock.")}
+
+
+def _module_path(name: str) -> Path | None:
+    spec = importlib.util.find_spec(name)
+    origin = spec.origin if spec else None
+    return Path(origin) if origin and origin.endswith(".py") else None
+
+
+def seed_modules() -> dict[str, Path]:
+    """Every Daylock module whose code can shape the seeded data: the transitive import
+    closure of the seed inside the ``daylock`` package (its models, the services it
+    calls and whatever they call)."""
+    closure: dict[str, Path] = {}
+    pending = [SEED_ENTRY]
+    while pending:
+        name = pending.pop()
+        if name in closure:
+            continue
+        try:
+            path = _module_path(name)
+        except ModuleNotFoundError:
+            path = None  # ``from daylock.x import name`` where name is not a module
+        if path is None:
+            continue
+        closure[name] = path
+        pending.extend(_daylock_imports(name, path) - closure.keys())
+    return dict(sorted(closure.items()))
+
+
 def fingerprint(options: SeedOptions, *, anchor: datetime) -> str:
     """What the template was built from; any change means a rebuild."""
     digest = hashlib.sha256()
-    base = Path(config.BASE_DIR)
     for path in _migration_files():
         digest.update(str(path.relative_to(path.parents[2])).encode())
         digest.update(path.read_bytes())
-    for name in SEED_CODE:
-        path = base / name
+    for name, path in seed_modules().items():
         digest.update(name.encode())
-        digest.update(path.read_bytes() if path.exists() else b"-")
+        digest.update(path.read_bytes())
     for dist in ("django", "procrastinate"):
         with suppress(importlib.metadata.PackageNotFoundError):
             digest.update(f"{dist}={importlib.metadata.version(dist)}".encode())
