@@ -10,8 +10,9 @@ Two ways to get a freshly seeded database on PostgreSQL:
   once (into its own database, migrating *as this environment*, so it carries this
   environment's stamp) and rebuilt only when its **fingerprint** changes; the
   fingerprint is a sha256 over every migration file of every installed app, every
-  Daylock module the seed imports directly or through the services it calls, the seed options, the environment and the anchor day (the seed places its
-  running event around "today", so a template from yesterday is stale). It is stored
+  Daylock module the seed imports directly or through the services it calls, the
+  seed options, the environment and the anchor day (the seed places its running
+  event around "today", so a template from yesterday is stale). It is stored
   as the template's ``COMMENT ON DATABASE``, and the template is marked
   ``ALLOW_CONNECTIONS false`` so no stray session can block the copy.
 * **full** (``--full``): drop, create empty, migrate, seed, in this process.
