@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -168,6 +169,11 @@ def check_discord_identity(cfg: Config, *, session: requests.Session | None = No
         )
     where = _where(cfg.discord_api_base)
     http = session or requests.Session()
+    # A refusal is one line on stderr: urllib3's DEBUG notes about connections (staging
+    # logs at DEBUG) would add lines before it. The guard says what it saw itself.
+    urllib3_log = logging.getLogger("urllib3")
+    level = urllib3_log.level
+    urllib3_log.setLevel(max(logging.WARNING, level))
     try:
         try:
             me = _get(http, cfg, "/users/@me")
@@ -226,6 +232,7 @@ def check_discord_identity(cfg: Config, *, session: requests.Session | None = No
             f"DISCORD_GUILD_ID={cfg.discord_guild_id}"
         )
     finally:
+        urllib3_log.setLevel(level)
         if session is None:
             http.close()
 
