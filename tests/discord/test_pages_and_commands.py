@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import io
+import re
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
+from django.utils import timezone
 
 from daylock.accounts.models import Role, User
 from daylock.core.models import AuditLog
@@ -141,3 +144,139 @@ def test_outbox_list_command_prints_one_line_per_message_starting_with_its_id() 
 def test_outbox_list_command_rejects_an_unknown_status() -> None:
     with pytest.raises(CommandError, match="invalid choice: 'lost'"):
         call_command("outbox", "list", "--status", "lost")
+
+
+# --- uncertain messages: resend or discard ---------------------------------------------
+
+
+def _uncertain(content: str = "You won!") -> OutboxMessage:
+    """A message whose send may have reached Discord, past the nonce window."""
+    message = outbox_enqueue(kind="channel_message", content=content, channel_id=CHANNEL)
+    OutboxMessage.objects.filter(pk=message.pk).update(
+        status=OutboxStatus.UNCERTAIN,
+        attempts=1,
+        send_started_at=timezone.now() - timedelta(minutes=10),
+        delivery_note="a send started … its outcome is unknown",
+    )
+    message.refresh_from_db()
+    return message
+
+
+def test_an_uncertain_message_is_shown_with_resend_and_discard(staff_client: Client) -> None:
+    message = _uncertain()
+    listing = staff_client.get("/staff/outbox/").content.decode()
+    assert f'data-outbox-id="{message.pk}" data-status="uncertain"' in listing
+    assert "resend or discard" in listing
+    counts = staff_client.get("/staff/outbox/?status=uncertain").content.decode()
+    assert f'data-outbox-id="{message.pk}"' in counts
+    detail = staff_client.get(f"/staff/outbox/{message.pk}/").content.decode()
+    assert "Delivery uncertain" in detail
+    assert f'action="/staff/outbox/{message.pk}/resend/"' in detail
+    assert f'action="/staff/outbox/{message.pk}/discard/"' in detail
+    assert detail.count('name="csrfmiddlewaretoken"') >= 2
+    assert message.nonce in detail
+    assert "send in doubt since" in detail
+
+
+def test_resend_queues_an_uncertain_message_again_and_is_audited(staff_client: Client) -> None:
+    message = _uncertain()
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM procrastinate_jobs")
+    response = staff_client.post(f"/staff/outbox/{message.pk}/resend/", follow=True)
+    assert response.status_code == 200
+    assert f"Outbox message #{message.pk} queued again." in response.content.decode()
+    started = message.send_started_at
+    message.refresh_from_db()
+    assert (message.status, message.attempts, message.send_started_at) == (
+        OutboxStatus.QUEUED,
+        0,
+        None,
+    )
+    assert message.delivery_note == "resent by mod after an uncertain send"
+    assert len(outbox_jobs(message.pk)) == 1
+    log = AuditLog.objects.get(action="outbox.resend")
+    assert (log.target, log.actor_label, log.environment) == (
+        f"outbox:{message.pk}",
+        "mod",
+        "staging",
+    )
+    assert log.details["nonce"] == message.nonce  # the repeat keeps its nonce
+    assert started is not None and log.details["send_started_at"] == started.isoformat()
+
+
+def test_discard_settles_an_uncertain_message_for_good_and_is_audited(
+    staff_client: Client,
+) -> None:
+    message = _uncertain()
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM procrastinate_jobs")
+    response = staff_client.post(f"/staff/outbox/{message.pk}/discard/", follow=True)
+    assert f"Outbox message #{message.pk} discarded." in response.content.decode()
+    message.refresh_from_db()
+    assert message.status == OutboxStatus.DISCARDED
+    assert message.delivery_note == "discarded by mod after an uncertain send"
+    assert outbox_jobs(message.pk) == []
+    assert delivery.deliver(message.pk).outcome == "skipped"  # never sent
+    log = AuditLog.objects.get(action="outbox.discard")
+    assert log.target == f"outbox:{message.pk}"
+    assert log.details["target"] == f"channel:{CHANNEL}"
+
+
+@pytest.mark.parametrize("action", ["resend", "discard"])
+def test_uncertain_actions_are_for_staff_only(client: Client, action: str) -> None:
+    message = _uncertain()
+    url = f"/staff/outbox/{message.pk}/{action}/"
+    anonymous = client.post(url)
+    assert anonymous.status_code == 302
+    assert anonymous["Location"].startswith("/auth/login/?next=")
+    client.force_login(User.objects.create_user(username="p", password="pw"))
+    assert client.post(url).status_code == 403
+    message.refresh_from_db()
+    assert message.status == OutboxStatus.UNCERTAIN
+    assert not AuditLog.objects.filter(action__startswith="outbox.").exists()
+
+
+@pytest.mark.parametrize(("action", "verb"), [("resend", "resent"), ("discard", "discarded")])
+def test_uncertain_actions_refuse_a_message_that_is_not_uncertain(
+    staff_client: Client, action: str, verb: str
+) -> None:
+    queued = outbox_enqueue(kind="channel_message", content="hi", channel_id=CHANNEL)
+    failed = _failed()
+    captured = outbox_enqueue(kind="channel_message", content="c", channel_id=CHANNEL)
+    delivery.deliver(captured.pk)
+    for message in (queued, failed, captured):
+        before = OutboxMessage.objects.get(pk=message.pk).status
+        response = staff_client.post(f"/staff/outbox/{message.pk}/{action}/", follow=True)
+        assert f"only uncertain messages can be {verb}" in response.content.decode()
+        assert OutboxMessage.objects.get(pk=message.pk).status == before
+    assert not AuditLog.objects.filter(action__startswith="outbox.").exists()
+    assert staff_client.get(f"/staff/outbox/{queued.pk}/{action}/").status_code == 405
+    assert staff_client.post(f"/staff/outbox/999999/{action}/").status_code == 404
+
+
+@pytest.mark.parametrize("action", ["resend", "discard"])
+def test_uncertain_actions_need_the_csrf_token(action: str) -> None:
+    message = _uncertain()
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(User.objects.create_user(username="m2", password="pw", role=Role.MODERATOR))
+    url = f"/staff/outbox/{message.pk}/{action}/"
+    assert browser.post(url).status_code == 403
+    assert OutboxMessage.objects.get(pk=message.pk).status == OutboxStatus.UNCERTAIN
+    page = browser.get(f"/staff/outbox/{message.pk}/").content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert token is not None
+    assert browser.post(url, {"csrfmiddlewaretoken": token[1]}).status_code == 302
+    assert OutboxMessage.objects.get(pk=message.pk).status != OutboxStatus.UNCERTAIN
+
+
+def test_outbox_list_command_shows_uncertain_messages() -> None:
+    message = _uncertain("did it arrive?")
+    out = io.StringIO()
+    call_command("outbox", "list", "--status", "uncertain", stdout=out)
+    assert out.getvalue().splitlines() == [
+        f"{message.pk} uncertain channel_message channel:{CHANNEL} 1 did it arrive?"
+    ]

@@ -184,3 +184,106 @@ def test_worker_survives_its_database_being_recreated_and_keeps_delivering(
     assert "database connection lost; reconnecting" in err
     assert "daylock worker: reconnected" in out
     assert "daylock worker: stopped" in out
+
+
+ENQUEUE_ONE = f"""
+from daylock.discord.services import outbox_enqueue
+print(outbox_enqueue(kind="channel_message", content="the winner is…", channel_id="{ALLOWED}").pk)
+"""
+
+
+def _sql(env: dict[str, str], query: str, *params: object) -> list[tuple[object, ...]]:
+    with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:
+        return conn.execute(query, params).fetchall()  # type: ignore[arg-type]
+
+
+def _kill_worker_mid_send(env: dict[str, str], emulator: RunningEmulator) -> int:
+    """Start a worker, let Discord (the emulator) accept its message but hold the answer
+    back, and SIGKILL the worker while it waits: what an OOM kill or a lost host does."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    migrated = run_daylock("migrate", "--no-input", env=env, timeout=120)
+    assert migrated.returncode == 0, migrated.stderr
+    enqueued = run_daylock("shell", "-c", ENQUEUE_ONE, env=env)
+    assert enqueued.returncode == 0, enqueued.stderr
+    row_id = int(enqueued.stdout.split()[-1])
+    emulator.add_fault("delay_after", "/messages$", method="POST", delay=20)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "daylock", "worker"],
+        env={"PATH": os.environ["PATH"]} | env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not emulator.messages(ALLOWED):
+            assert worker.poll() is None, "the worker exited before sending"
+            assert time.monotonic() < deadline, "the worker never sent the message"
+            time.sleep(0.05)
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=30)
+    emulator.emulator.clear_faults()
+    [(status, started)] = _sql(
+        env, "SELECT status, send_started_at FROM discord_outboxmessage WHERE id = %s", row_id
+    )
+    assert status == "sending"  # committed before the request left
+    assert started is not None
+    assert len(emulator.messages(ALLOWED)) == 1
+    return row_id
+
+
+def _posts(emulator: RunningEmulator) -> list[dict[str, object]]:
+    return [r for r in emulator.requests(r"/messages$") if r["method"] == "POST"]
+
+
+def test_a_worker_killed_mid_send_and_restarted_within_the_window_posts_once(
+    base_env: dict[str, str], discord_emulator: RunningEmulator
+) -> None:
+    row_id = _kill_worker_mid_send(base_env, discord_emulator)
+    worker = run_daylock("worker", "--once", env=base_env, timeout=120)
+    assert worker.returncode == 0, worker.stderr
+    assert "scheduled 1 waiting message(s)" in worker.stdout  # the row left sending
+    [message] = discord_emulator.messages(ALLOWED)  # Discord deduplicated the repeat
+    first, second = _posts(discord_emulator)
+    assert first["body"]["nonce"] == second["body"]["nonce"]  # type: ignore[index]
+    [(status, discord_id)] = _sql(
+        base_env,
+        "SELECT status, discord_message_id FROM discord_outboxmessage WHERE id = %s",
+        row_id,
+    )
+    assert (status, discord_id) == ("sent", message["id"])
+
+
+def test_a_worker_killed_mid_send_and_restarted_after_the_window_never_posts_twice(
+    base_env: dict[str, str], discord_emulator: RunningEmulator
+) -> None:
+    """The reported bug: restarted more than ~5 minutes later, it posted a second time."""
+    row_id = _kill_worker_mid_send(base_env, discord_emulator)
+    # Six minutes pass, for Daylock and for Discord.
+    _sql(
+        base_env,
+        "UPDATE discord_outboxmessage SET send_started_at = send_started_at - "
+        "interval '6 minutes' WHERE id = %s RETURNING id",
+        row_id,
+    )
+    discord_emulator.advance_clock(6 * 60)
+    worker = run_daylock("worker", "--once", env=base_env, timeout=120)
+    assert worker.returncode == 0, worker.stderr
+    assert len(_posts(discord_emulator)) == 1  # never sent again…
+    assert len(discord_emulator.messages(ALLOWED)) == 1  # …so one message in the channel
+    [line] = _outbox_lines(base_env, "--status", "uncertain")
+    assert line.startswith(f"{row_id} uncertain channel_message channel:{ALLOWED} 1 ")
+    # A later worker leaves it alone too: only staff can resend or discard it.
+    again = run_daylock("worker", "--once", env=base_env, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert "scheduled 0 waiting message(s)" in again.stdout
+    assert len(_posts(discord_emulator)) == 1
