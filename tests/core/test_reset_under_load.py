@@ -35,6 +35,7 @@ from django.db import OperationalError, ProgrammingError, connection, transactio
 from django.http import HttpRequest, HttpResponse
 from django.test import Client, RequestFactory
 from django.urls import path
+from psycopg import sql
 
 from daylock import urls as site_urls
 from daylock.core import availability, selectors
@@ -42,6 +43,7 @@ from daylock.core import views as server_views
 from daylock.guardrails import STAMP_TABLE
 from daylock.staging.seed import RUNNING_SLUG
 from daylock.testing import pytest_plugin
+from daylock.testing.discord_emulator import RunningEmulator, default_config
 from daylock.testing.pytest_plugin import staging_environ
 from tests.conftest import ROOT, Databases, run_daylock
 from tests.core.test_serve import free_port
@@ -209,6 +211,7 @@ def check_reset_under_load(site: Site, *reset_args: str) -> list[Seen]:
         else:
             assert 'data-environment="staging"' in s.body, s.body
             assert "STAGING" in s.body and "Back in a moment" in s.body, s.body
+            assert "default-src 'self'" in s.headers.get("Content-Security-Policy", "")
     # Logged-in requests were logged in before the reset (it wipes sessions).
     assert any(s.logged_in and username in s.body for s in seen)
     # And the site answers again at once.
@@ -419,3 +422,67 @@ def test_healthz_503_says_when_to_retry_and_is_not_cached(
     assert response.status_code == 503
     assert response["Retry-After"] == str(availability.RETRY_AFTER_SECONDS)
     assert "no-store" in response["Cache-Control"]
+
+
+# --- the worker under a reset ------------------------------------------------------------
+# tests/discord/test_worker.py shows the worker waiting for a re-created database and
+# delivering again; this is the other half of its re-check: a database that comes back
+# stamped by another environment stops it.
+
+
+def test_the_worker_stops_when_its_database_comes_back_stamped_by_another_environment(
+    databases: Databases, redis_dbs: Callable[[int], str], discord_emulator: RunningEmulator
+) -> None:
+    discord_emulator.reset(default_config(bot_token=pytest_plugin.STAGING_TEST_BOT_TOKEN))
+    env = staging_environ() | {
+        "DATABASE_URL": databases.create("worker_stamp"),
+        "REDIS_URL": redis_dbs(1),
+        "DISCORD_API_BASE": discord_emulator.base_api_url,
+        "DISCORD_GUILD_ID": discord_emulator.config.guild_id,
+    }
+    assert run_daylock("migrate", "--no-input", env=env, timeout=180).returncode == 0
+    name = env["DATABASE_URL"].rsplit("/", 1)[1]
+    foreign = f"{name}_prod"
+    databases.created.append(foreign)
+    admin = f"{pytest_plugin.PG}/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(foreign), sql.Identifier(name)
+            )
+        )
+    with psycopg.connect(f"{pytest_plugin.PG}/{foreign}", autocommit=True) as conn:
+        conn.execute(f"UPDATE {STAMP_TABLE} SET environment = 'production'")  # noqa: S608
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "daylock", "worker"],
+        env={"PATH": os.environ["PATH"]} | env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert worker.stdout is not None
+        started: list[str] = []
+        while not any("scheduled" in line for line in started):  # the start's sweep
+            started.append(worker.stdout.readline())
+            assert started[-1] and len(started) < 10, started
+        time.sleep(2)  # let procrastinate open its connections
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(name), sql.Identifier(foreign)
+                )
+            )
+        _, err = worker.communicate(timeout=60)
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.communicate(timeout=30)
+    assert worker.returncode == 2, err
+    assert "database connection lost; reconnecting" in err
+    refusal = [line for line in err.splitlines() if line.startswith("daylock: refused:")]
+    assert len(refusal) == 1 and "database-stamp" in refusal[0], err
+    assert "production" in refusal[0], refusal
