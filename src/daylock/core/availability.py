@@ -79,15 +79,15 @@ def database_usable(*, using: str = DEFAULT_DB_ALIAS) -> bool:
         if stamp is None or stamp.environment != config.current().app_env:
             return False
         applied = MigrationRecorder(connection).applied_migrations()
+        return all(
+            leaf in applied or (bool(replaces) and all(r in applied for r in replaces))
+            for leaf, replaces in _needed_migrations()
+        )
     except Error:
         return False
     except Exception:
         logger.exception("database probe failed unexpectedly")
         return False
-    return all(
-        leaf in applied or (bool(replaces) and all(r in applied for r in replaces))
-        for leaf, replaces in _needed_migrations()
-    )
 
 
 def connection_lost(*, using: str = DEFAULT_DB_ALIAS) -> bool:
