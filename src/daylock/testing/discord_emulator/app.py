@@ -292,7 +292,8 @@ class Emulator:
             self._faults.clear()
 
     def set_users(self, data: dict[str, Any]) -> None:
-        """Replace users and guild settings (keys: users, guild_roles, channels, guild_id)."""
+        """Replace users and guild settings (keys: users, guild_roles, channels, guild_id,
+        guild_name, bots)."""
         allowed = {"users", "guild_roles", "channels", "guild_id", "guild_name", "bots"}
         if not isinstance(data, dict):
             raise ConfigError("expected a JSON object with users (and optionally guild_roles)")
