@@ -49,3 +49,40 @@ def test_entrant_lists_survive_migrating_back_to_rows_and_forward_again(event) -
     for draw in draws:
         draw.refresh_from_db()
         assert selectors.draw_verify(draw=draw).ok
+
+
+HEAD = ("prizes", "0004_drawentrantlist")
+
+
+def _entrant_list_columns() -> list[str]:
+    with connection.cursor() as cursor:
+        return [
+            c.name
+            for c in connection.introspection.get_table_description(
+                cursor, "prizes_drawentrantlist"
+            )
+        ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_ranking_head_column_is_gone_and_comes_back_empty_when_migrating_back(
+    event,
+) -> None:
+    """0005 drops the stored head; going back to 0004 restores the column as NULL
+    (0004's code ranked such lists when the draw ran), and forward drops it again."""
+    make_entrants(event, 4)
+    prize = make_prize(event, quantity=2)
+    services.draw_close_entries(prize=prize, actor=None)
+    assert "head" not in _entrant_list_columns()
+    try:
+        _migrate([HEAD])
+        assert "head" in _entrant_list_columns()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT head FROM prizes_drawentrantlist")
+            assert cursor.fetchall() == [(None,)]
+    finally:
+        _migrate()
+    assert "head" not in _entrant_list_columns()
+    draw = services.draw_run(prize=prize, actor=None, confirm=False)
+    assert draw.winners.count() == 2
+    assert selectors.draw_verify(draw=draw).ok

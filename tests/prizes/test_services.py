@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from django.db import IntegrityError, transaction
 
@@ -367,37 +369,63 @@ def test_without_chunked_rows_the_query_is_read_whole_then_batched(event, monkey
     assert sorted(i for b in batches for i in b) == sorted(u.pk for u in users)
 
 
-def test_closing_entries_stores_the_head_of_the_ranking_and_the_run_writes_it(event) -> None:
-    """The ranking is done while entries close; the run writes what was stored (so a
-    wrong head would be a wrong draw, which verify recomputes independently)."""
-    users = make_entrants(event, 6)
+def oracle_ranking(seed: str, entrants_txt: bytes) -> list[int]:
+    """The whole ranking, written from the published definition alone (the README's
+    verification snippet), over the published entrants.txt: no draw module."""
+    ids = [int(x) for x in entrants_txt.split()]
+    return sorted(ids, key=lambda i: (hashlib.sha256(f"{seed}:{i}".encode()).digest(), i))
+
+
+def test_the_runs_winners_and_rerolls_are_the_oracles_ranking_of_the_frozen_list(
+    event,
+) -> None:
+    make_entrants(event, 12)
+    for quantity in (1, 4, 12, 15):
+        prize = make_prize(event, name=f"prize of {quantity}", quantity=quantity)
+        services.draw_close_entries(prize=prize, actor=None)
+        draw = services.draw_run(prize=prize, actor=None, confirm=False)
+        published = b"".join(selectors.entrants_text_chunks(draw=draw))
+        ranking = oracle_ranking(draw.seed, published)
+        winners = list(draw.winners.order_by("rank"))
+        assert [w.user_id for w in winners] == ranking[:quantity]
+        if quantity < 12:
+            new = services.draw_reroll(winner=winners[0], reason="declined", actor=None)
+            assert (new.rank, new.user_id) == (quantity + 1, ranking[quantity])
+        assert selectors.draw_verify(draw=draw).ok
+
+
+def test_the_run_ranks_with_the_seed_when_it_runs_not_when_entries_closed(event) -> None:
+    """Nothing ranked while entries closed is kept: a seed swapped after closing (which
+    verify then reports) changes the winners to that seed's ranking."""
+    make_entrants(event, 8)
     prize = make_prize(event, quantity=3)
     services.draw_close_entries(prize=prize, actor=None)
-    draw = Draw.objects.get(prize=prize)
-    stored = DrawEntrantList.objects.filter(draw=draw)
-    head = stored.values_list("head", flat=True).get()
-    assert head == algorithm.winners(draw.seed, [u.pk for u in users], 3)
-    assert selectors.draw_public_record(draw=draw)["winners"] == []
-    tampered = [head[1], head[0], head[2]]
-    stored.update(head=tampered)
+    other = "ab" * 32
+    Draw.objects.filter(prize=prize).update(seed=other)
     draw = services.draw_run(prize=prize, actor=None, confirm=False)
-    assert [w.user_id for w in draw.winners.order_by("rank")] == tampered
-    assert selectors.draw_verify(draw=draw).problems == [
-        f"winner rank 1: stored user {head[1]}, recomputed user {head[0]}",
-        f"winner rank 2: stored user {head[0]}, recomputed user {head[1]}",
+    published = b"".join(selectors.entrants_text_chunks(draw=draw))
+    assert [w.user_id for w in draw.winners.order_by("rank")] == oracle_ranking(other, published)[
+        :3
     ]
+    assert selectors.draw_verify(draw=draw).problems[0].startswith("seed hash: stored ")
 
 
-def test_a_list_without_a_head_is_ranked_when_the_draw_runs(event) -> None:
-    """Lists converted from the old one-row-per-entrant table have no head."""
-    users = make_entrants(event, 6)
-    prize = make_prize(event, quantity=2)
-    services.draw_close_entries(prize=prize, actor=None)
-    DrawEntrantList.objects.filter(draw=prize.draw).update(head=None)
-    draw = services.draw_run(prize=prize, actor=None, confirm=False)
-    expected = algorithm.winners(draw.seed, [u.pk for u in users], 2)
-    assert [w.user_id for w in draw.winners.order_by("rank")] == expected
-    assert selectors.draw_verify(draw=draw).ok
+def test_closing_entries_stores_nothing_derived_from_the_seed(event) -> None:
+    """Two draws over the same entrants store the same row whatever their seeds: the
+    entrant list is its encoding alone (no unpublished ranking head)."""
+    from django.db import connection
+
+    make_entrants(event, 5)
+    first, second = make_prize(event, name="first"), make_prize(event, name="second")
+    assert first.draw.seed != second.draw.seed
+    services.draw_close_entries(prize=first, actor=None)
+    services.draw_close_entries(prize=second, actor=None)
+    with connection.cursor() as cursor:
+        columns = connection.introspection.get_table_description(
+            cursor, DrawEntrantList._meta.db_table
+        )
+    assert sorted(c.name for c in columns) == ["draw_id", "encoded"]
+    assert selectors.entrants_encoded(first.draw) == selectors.entrants_encoded(second.draw)
 
 
 def test_verify_names_a_tampered_entrant_list(event) -> None:

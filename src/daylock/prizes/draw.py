@@ -174,39 +174,34 @@ def winners_from_encoding(seed: str, encoded: bytes, k: int) -> list[int]:
 
 @dataclass(frozen=True)
 class FrozenEntrants:
-    """An entrant list in canonical form, its encoding and the head of its ranking."""
+    """An entrant list in canonical form and its encoding."""
 
     ids: list[int]
     #: :func:`encode_entrants` of ``ids``: ``entrants.txt``.
     encoded: bytes
-    #: :func:`winners` of ``ids`` for the seed and k it was frozen with.
-    head: list[int]
 
 
-def freeze_entrants(seed: str, k: int, batches: Iterable[Sequence[int]]) -> FrozenEntrants:
-    """The canonical list, its encoding and ranks ``1..k``, in one pass over batches of ids.
+def freeze_entrants(batches: Iterable[Sequence[int]]) -> FrozenEntrants:
+    """The canonical list and its encoding, in one pass over batches of ids.
 
-    Each batch is formatted, joined and hashed as it arrives, so ids streamed from a
-    query are ranked while the query is still running. The ids may come in any order
-    and repeated: the list is then sorted, deduplicated and encoded again at the end
-    (and ranked again if there were repeats), so the result never depends on the order.
+    Each batch is formatted and joined as it arrives, so ids streamed from a query are
+    encoded while the query is still running. The ids may come in any order and
+    repeated: the list is then sorted, deduplicated and encoded again at the end, so the
+    result never depends on the order. Nothing here knows the seed: the ranking is
+    computed when the draw runs, from this list (:func:`winners_from_encoding`).
     Raises ``ValueError`` for ids below 1.
     """
     ids: list[int] = []
     parts: list[bytes] = []
-    top = TopRanks(seed, k)
     for batch in batches:
         if not batch:
             continue
-        lines = list(map(b"%d".__mod__, batch))
         ids.extend(batch)
-        parts.append(b"\n".join(lines))
-        top.add(lines)
+        parts.append(b"\n".join(map(b"%d".__mod__, batch)))
     if is_canonical(ids):
-        return FrozenEntrants(ids, b"\n".join(parts) + b"\n" if ids else b"", top.winners())
+        return FrozenEntrants(ids, b"\n".join(parts) + b"\n" if ids else b"")
     canonical = canonical_ids(ids)
-    head = top.winners() if len(canonical) == len(ids) else winners(seed, canonical, k)
-    return FrozenEntrants(canonical, encode_entrants(canonical), head)
+    return FrozenEntrants(canonical, encode_entrants(canonical))
 
 
 def next_after(seed: str, entrant_ids: Iterable[int], excluded: Collection[int]) -> int | None:

@@ -186,15 +186,13 @@ class DrawEntrantList(models.Model):
     uncompressed value lets ``substr()`` read a slice without reading the rest, which
     is how ``entrants.txt`` is streamed. The ids are plain integers, not foreign keys:
     the list is a published record and must not change if a user is later deleted.
+
+    Nothing derived from the seed is stored with it: the run ranks this list with the
+    seed when it runs, so the irreversible step depends only on what was committed.
     """
 
     draw = models.OneToOneField(Draw, primary_key=True, on_delete=models.CASCADE, related_name="+")
     encoded = models.BinaryField()
-    #: Ranks 1..``winners_wanted`` (user ids), computed while entries closed: the ids are
-    #: ranked as the eligibility query streams them, on the second core, so running the
-    #: draw has no ranking left to do. As secret as the seed until the draw runs (no
-    #: page or record shows it). None for lists frozen before it existed: the run ranks.
-    head = models.JSONField(null=True, editable=False)
 
     def __str__(self) -> str:
         return f"entrant list of draw {self.draw_id}"

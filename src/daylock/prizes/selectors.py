@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from django.db import connection
@@ -46,21 +47,24 @@ def binary_cursor() -> psycopg.Cursor[Any]:
     return psycopg.Cursor(connection.connection)
 
 
-def eligible_entrant_batches(*, prize: Prize) -> Iterator[list[int]]:
+def eligible_entrant_batches(*, prize: Prize) -> Generator[list[int], None, None]:
     """The ids of the users who enter ``prize``'s draw if entries close now, in batches as
     they come off the eligibility query: in no promised order (see below).
 
     On PostgreSQL the rows are streamed (libpq's chunked rows, binary) so the caller can
-    work on a batch while the query produces the next: closing entries ranks them as
+    work on a batch while the query produces the next: closing entries encodes them as
     they arrive (:func:`daylock.prizes.draw.freeze_entrants`), on the second core. For
     that the query must return rows as it finds them, so it runs without the selector's
     ``ORDER BY`` (a sort reads every row before returning the first; the caller checks
     the order and sorts only if needed, and the merge joins PostgreSQL picks for a
     million entrants return them ascending) and without parallel workers (they would
-    take the core the ranking runs on). JIT is off: compiling this one query takes
+    take the core the caller works on). JIT is off: compiling this one query takes
     ~0.1 s and saves nothing. Those are ``SET LOCAL``: call this in a transaction, and
-    consume the batches before using the connection again (psycopg holds it while the
-    rows stream).
+    consume the batches, or close the generator, before using the connection again:
+    psycopg holds the connection's lock while the rows stream, so a rollback after an
+    abandoned stream waits for ever. Use ``with contextlib.closing(...)``: closing ends
+    the stream here (psycopg cancels the query, reads what is left and releases the
+    connection) whatever interrupted the consumer.
     """
     eligible = eligible_user_ids(
         event=prize.event, min_tier=Tier(prize.min_tier), feedback_required=prize.feedback_required
@@ -75,11 +79,18 @@ def eligible_entrant_batches(*, prize: Prize) -> Iterator[list[int]]:
             cursor.execute("SET LOCAL jit = off")
             cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
         if psycopg.pq.version() >= 170000:  # chunked rows need libpq 17
-            rows: Iterator[int] = cursor.stream(sql, params, binary=True, size=STREAM_BATCH)
+            # A generator function (typed as an iterator): closing it is what ends it.
+            rows = cast(
+                Generator[int, None, None],
+                cursor.stream(sql, params, binary=True, size=STREAM_BATCH),
+            )
         else:  # the whole result, then batches: correct, only nothing overlaps
-            rows = iter(cursor.execute(sql, params, binary=True))
-        while batch := list(itertools.islice(rows, STREAM_BATCH)):
-            yield batch
+            rows = (row for row in cursor.execute(sql, params, binary=True))
+        # Closed explicitly, not left to the garbage collector: an exception's traceback
+        # keeps this frame, and so the suspended stream and its lock, alive.
+        with contextlib.closing(rows):
+            while batch := list(itertools.islice(rows, STREAM_BATCH)):
+                yield batch
 
 
 def entrants_encoded(draw: Draw) -> bytes:

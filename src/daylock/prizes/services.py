@@ -14,6 +14,7 @@ still go through the outbox, which captures or blocks them there.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from collections.abc import Sequence
@@ -22,7 +23,6 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Max, QuerySet
-from psycopg.types.json import Jsonb
 
 from daylock import clock, config
 from daylock.accounts.models import DiscordAccount, User
@@ -79,8 +79,7 @@ def draw_page_url(draw: Draw) -> str:
 
 
 def _freeze_entrants(draw: Draw, frozen: algorithm.FrozenEntrants) -> None:
-    """Write the entrant list: its canonical encoding and ranking head, one row (see
-    ``DrawEntrantList``).
+    """Write the entrant list: its canonical encoding, one row (see ``DrawEntrantList``).
 
     On PostgreSQL through a binary parameter (~0.03 s for a million entrants; the ORM
     would send a 14 MB hex literal, ~0.15 s).
@@ -89,29 +88,26 @@ def _freeze_entrants(draw: Draw, frozen: algorithm.FrozenEntrants) -> None:
         table = DrawEntrantList._meta.db_table
         with binary_cursor() as cursor:
             cursor.execute(
-                f"INSERT INTO {table} (draw_id, encoded, head) VALUES (%s, %b, %b)",  # noqa: S608
-                [draw.pk, frozen.encoded, Jsonb(frozen.head)],
+                f"INSERT INTO {table} (draw_id, encoded) VALUES (%s, %b)",  # noqa: S608
+                [draw.pk, frozen.encoded],
             )
     else:
-        DrawEntrantList.objects.create(draw=draw, encoded=frozen.encoded, head=frozen.head)
+        DrawEntrantList.objects.create(draw=draw, encoded=frozen.encoded)
 
 
 def _top_ranked(draw: Draw, k: int) -> list[int]:
-    """Ranks 1..k of the draw (fewer if there are fewer entrants), from the stored list.
+    """Ranks 1..k of the draw (fewer if there are fewer entrants), from the stored list
+    and the seed, computed now: the one path of the run and of every reroll.
 
-    In Python, hashing the stored encoding's lines, which are the decimal ids the key
-    hashes (:func:`daylock.prizes.draw.winners_from_encoding`, ~0.45 s for a million
+    Nothing derived from the seed is stored before the draw runs, so the irreversible
+    run trusts only the two published commitments. In Python, hashing the stored
+    encoding's lines, which are the decimal ids the key hashes
+    (:func:`daylock.prizes.draw.winners_from_encoding`, ~0.45 s for a million
     entrants). ``draw verify`` recomputes it with the plain definition.
     """
     if k <= 0:
         return []
     return algorithm.winners_from_encoding(draw.seed, entrants_encoded(draw), k)
-
-
-def _first_picks(draw: Draw) -> list[int]:
-    """Ranks 1..``winners_wanted``: the head ranked while entries closed, if stored."""
-    head = DrawEntrantList.objects.filter(draw=draw).values_list("head", flat=True).get()
-    return list(head) if head is not None else _top_ranked(draw, draw.winners_wanted or 0)
 
 
 def _users(draw: Draw, ids: Sequence[int]) -> dict[int, User]:
@@ -243,8 +239,12 @@ def draw_close_entries(*, prize: Prize, actor: User | None) -> Commitment:
     """Freeze the entrant list and publish its hash (the seed hash is already public).
 
     The eligibility query runs inside the transaction that writes the list, so the list
-    is exactly the eligible users at that instant. The head of the ranking (the first
-    ``quantity`` entrants) is computed and stored with the list, unpublished.
+    is exactly the eligible users at that instant. Nothing is ranked here: the seed
+    stays the only secret, and the run ranks the committed list.
+
+    Any error while the query streams, ``KeyboardInterrupt`` included, ends the stream
+    (psycopg cancels the query and releases the connection) before the transaction rolls
+    back, and propagates: the call returns with it and entries can be closed again.
     """
     with transaction.atomic():
         draw = _locked_draw(prize)
@@ -253,14 +253,13 @@ def draw_close_entries(*, prize: Prize, actor: User | None) -> Commitment:
                 f"entries for prize {prize.pk} ({prize.name}) already closed at "
                 f"{draw.closed_at:%Y-%m-%d %H:%M:%S} UTC (draw {draw.pk}, {draw.status})"
             )
-        # The ids are formatted, hashed and ranked as the query streams them, so the
-        # ranking (~0.45 s of CPU per million entrants) runs alongside the query instead
-        # of after it, here or when the draw runs. The head stays as secret as the seed.
-        # No SET LOCAL work_mem: at 1M entrants a larger one (64 MB) made the eligibility
-        # query slower, not faster.
-        frozen = algorithm.freeze_entrants(
-            draw.seed, prize.quantity, eligible_entrant_batches(prize=prize)
-        )
+        # The ids are formatted as the query streams them, alongside the query. No SET
+        # LOCAL work_mem: at 1M entrants a larger one (64 MB) made the eligibility query
+        # slower, not faster. closing(): a consumer that raises leaves a suspended
+        # stream holding the connection's lock, and the rollback would wait for that
+        # lock for ever; closing the batches first ends the stream.
+        with contextlib.closing(eligible_entrant_batches(prize=prize)) as batches:
+            frozen = algorithm.freeze_entrants(batches)
         entrants_hash = hashlib.sha256(frozen.encoded).hexdigest()
         _freeze_entrants(draw, frozen)
         draw.status = DrawStatus.CLOSED
@@ -291,9 +290,9 @@ def draw_close_entries(*, prize: Prize, actor: User | None) -> Commitment:
 def draw_run(*, prize: Prize, actor: User | None, confirm: bool) -> Draw:
     """Reveal the seed, write the winners and fulfil their prizes.
 
-    The winners are the head of the ranking computed when entries closed (or, for a list
-    frozen without one, ranked now from the stored list): the outcome was fixed by the
-    committed seed and list then; running the draw makes it public.
+    The winners are ranks 1..``winners_wanted`` of the ranking, computed now from the
+    stored list and the seed: the outcome was fixed by the committed seed and list when
+    entries closed; running the draw makes it public.
 
     In production this needs ``confirm=True`` (it gives real prizes away and cannot be
     undone). A drawn draw is never run again, in any environment.
@@ -318,7 +317,7 @@ def draw_run(*, prize: Prize, actor: User | None, confirm: bool) -> Draw:
                 f"first (daylock draw close {prize.pk}) so the entrant list is committed"
             )
         simulated = draw.simulated or cfg.policy.simulated_prizes
-        picked = _first_picks(draw)
+        picked = _top_ranked(draw, draw.winners_wanted or 0)
         now = clock.now()
         if prize.fulfilment == Fulfilment.CODE and not simulated:
             available = _real_codes(prize).count()
