@@ -19,6 +19,8 @@ lint: install
 	.venv/bin/ruff check src tests bench
 	.venv/bin/ruff format --check src tests bench
 	APP_ENV=development .venv/bin/mypy src
+	.venv/bin/lint-imports
+	APP_ENV=development DAYLOCK_VAR_DIR=$$(mktemp -d) $(PY) -m daylock makemigrations --check --dry-run
 
 format: install
 	.venv/bin/ruff format src tests bench

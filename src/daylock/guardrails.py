@@ -29,7 +29,12 @@ from daylock.config import (
     load_config,
     parse_app_env,
 )
-from daylock.discord.identity import bot_id_from_token, canonical_id, canonical_ids
+from daylock.discord_identity import (
+    bot_id_from_token,
+    canonical_id,
+    canonical_ids,
+    check_discord_identity,
+)
 
 # Re-exported for the processes that wait for their database (worker) and for models.
 STAMP_TABLE = stamps.STAMP_TABLE
@@ -43,7 +48,7 @@ GUARD_NAMES = (
     "production-identity",
     "database-stamp",
     "redis-stamp",
-    # Live: asks Discord which bot the token is (daylock.discord.identity); doctor and
+    # Live: asks Discord which bot the token is (daylock.discord_identity); doctor and
     # the worker's start only.
     "discord-identity",
 )
@@ -263,18 +268,6 @@ def check_redis_stamp(config: Config) -> str:
 def check_resources(config: Config) -> None:
     check_database_stamp(config)
     check_redis_stamp(config)
-
-
-# --- the live Discord identity guard (daylock.discord.identity) -------------------------
-
-
-def check_discord_identity(config: Config) -> str:
-    """Which bot Discord says ``DISCORD_BOT_TOKEN`` is, and (allowlist) the guild of each
-    allow-listed channel. Live (short HTTP requests), so only ``doctor`` and the worker's
-    start run it, never every command."""
-    from daylock.discord.identity import check_discord_identity as check_live
-
-    return check_live(config)
 
 
 # --- process start and doctor ------------------------------------------------------------

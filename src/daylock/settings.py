@@ -44,6 +44,8 @@ INSTALLED_APPS = [
     "daylock.discord",
     "daylock.prizes",
     "daylock.staging",
+    # The Discord emulator's own command (`daylock emulator`; refused in production).
+    "daylock.testing",
 ]
 if DAYLOCK.database_engine == "postgresql":
     # The outbox worker's queue lives in PostgreSQL; on the SQLite development

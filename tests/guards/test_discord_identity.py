@@ -21,7 +21,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from daylock.config import Config, DeliveryMode, Environment, Refusal, load_config
-from daylock.discord.identity import (
+from daylock.discord_identity import (
     GUARD_TIMEOUT,
     bot_id_from_token,
     canonical_id,

@@ -227,7 +227,8 @@ def test_reset_wipes_and_reseeds_via_the_template(staging_env: dict[str, str]) -
     out = first.stdout
     assert "Reset plan for environment: staging" in out
     assert re.search(
-        rf"database: postgresql 127\.0\.0\.1:5432/{name} \(cluster \d+\) — stamped staging \(instance ",
+        rf"database: postgresql 127\.0\.0\.1:5432/{name} \(cluster \d+\) "
+        r"— stamped staging \(instance ",
         out,
     ), out
     assert "will be DROPPED and re-created" in out

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-from daylock.discord.identity import bot_id_from_token
+from daylock.discord_identity import bot_id_from_token
 from daylock.testing.discord_emulator import (
     EmulatedBot,
     EmulatorConfig,

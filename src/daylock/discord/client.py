@@ -36,10 +36,10 @@ import requests
 from urllib3.exceptions import NewConnectionError
 
 from daylock import config
+from daylock.discord_identity import USER_AGENT
 
 logger = logging.getLogger(__name__)
 
-USER_AGENT = "DiscordBot (https://daylock, 0.1)"
 #: Discord's global limit is 50 requests per second per bot.
 GLOBAL_RATE_LIMIT = 50
 #: The window the global limiter counts in, with a small margin so that network jitter

@@ -54,6 +54,7 @@ from daylock.discord import identity
 from daylock.discord.client import DiscordClient, DiscordError, PermanentError
 from daylock.discord.identity import ChannelGuild
 from daylock.discord.models import OutboxKind, OutboxMessage, OutboxStatus
+from daylock.discord_identity import canonical_id, canonical_ids
 
 logger = logging.getLogger(__name__)
 
@@ -135,8 +136,8 @@ def _decide_allowlist(
             f"{message.get_kind_display().lower()} is never sent outside production",
         )
     target = message.channel_id
-    production_ids = identity.canonical_ids(cfg.production_discord_ids)
-    if identity.canonical_id(target) in production_ids:
+    production_ids = canonical_ids(cfg.production_discord_ids)
+    if canonical_id(target) in production_ids:
         return Decision(Action.BLOCK, f"channel {target} is a production id")
     if target not in cfg.discord_allowed_channel_ids:
         return Decision(Action.BLOCK, f"channel {target} is not in DISCORD_ALLOWED_CHANNEL_IDS")
@@ -161,7 +162,7 @@ def _decide_allowlist(
             f"channel {target} belongs to guild {channel.guild_id}, which is production's: "
             "never sent",
         )
-    if channel.guild_id != identity.canonical_id(cfg.discord_guild_id):
+    if channel.guild_id != canonical_id(cfg.discord_guild_id):
         return Decision(
             Action.BLOCK,
             f"channel {target} belongs to guild {channel.guild_id}, not the test server "

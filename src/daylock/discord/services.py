@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 #: Discord's limit on a message's content.
 MAX_CONTENT_LENGTH = 2000
 QUEUE = "outbox"
+#: The procrastinate task that delivers one row (defined in daylock.discord.tasks).
+DELIVER_TASK = "daylock.discord.deliver_outbox_message"
 
 
 class OutboxError(ValueError):
@@ -143,14 +145,13 @@ def schedule_delivery(message_id: int) -> None:
         from procrastinate.contrib.django.django_connector import DjangoConnector
         from procrastinate.exceptions import AlreadyEnqueued
 
-        from daylock.discord.tasks import deliver_outbox_message
-
         def defer() -> None:
             try:
                 with transaction.atomic():  # a savepoint: a duplicate must not break the caller
-                    deliver_outbox_message.configure(queueing_lock=f"outbox:{message_id}").defer(
-                        message_id=message_id
-                    )
+                    # By name: the task module imports this one, not the reverse.
+                    app.configure_task(
+                        DELIVER_TASK, queue=QUEUE, queueing_lock=f"outbox:{message_id}"
+                    ).defer(message_id=message_id)
             except AlreadyEnqueued:
                 logger.debug("outbox #%s already has a waiting job", message_id)
 

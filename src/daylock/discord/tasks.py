@@ -44,7 +44,7 @@ class OutboxRetryStrategy(BaseRetryStrategy):
 
 
 @app.task(
-    name="daylock.discord.deliver_outbox_message",
+    name=services.DELIVER_TASK,
     queue=services.QUEUE,
     retry=OutboxRetryStrategy(),
 )

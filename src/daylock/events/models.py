@@ -10,7 +10,7 @@ rating range, one feedback per scope); rules that need the clock or the policy l
 from __future__ import annotations
 
 import zoneinfo
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -88,6 +88,15 @@ class Event(models.Model):
         return zoneinfo.ZoneInfo(self.time_zone)
 
 
+def unlock_instant(event: Event, number: int) -> datetime:
+    """The UTC instant at which day ``number`` of ``event`` opens: 00:00 event-local
+    time on ``starts_on + (number - 1)`` days (the time lock's one rule; see
+    :mod:`daylock.events.timelock` for who may see a day when)."""
+    local_date = event.starts_on + timedelta(days=number - 1)
+    local_midnight = datetime.combine(local_date, time(0, 0), tzinfo=event.zone)
+    return local_midnight.astimezone(UTC)
+
+
 class Day(models.Model):
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="days")
     number = models.PositiveSmallIntegerField(
@@ -114,9 +123,7 @@ class Day(models.Model):
 
     @property
     def unlocks_at(self) -> datetime:
-        """The UTC instant this day opens (see :func:`daylock.events.timelock.unlock_instant`)."""
-        from daylock.events.timelock import unlock_instant
-
+        """The UTC instant this day opens (see :func:`unlock_instant`)."""
         return unlock_instant(self.event, self.number)
 
 

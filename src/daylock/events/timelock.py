@@ -14,22 +14,14 @@ utility and are honoured only where ``config.policy().test_utilities`` is true.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime, time, timedelta
-from typing import TYPE_CHECKING
+from datetime import datetime
 
 from django.db.models import Q
 
 from daylock import clock, config
+from daylock.events.models import Day, DayUnlock, Event, unlock_instant
 
-if TYPE_CHECKING:
-    from daylock.events.models import Day, Event
-
-
-def unlock_instant(event: Event, number: int) -> datetime:
-    """The UTC instant at which day ``number`` of ``event`` opens."""
-    local_date = event.starts_on + timedelta(days=number - 1)
-    local_midnight = datetime.combine(local_date, time(0, 0), tzinfo=event.zone)
-    return local_midnight.astimezone(UTC)
+__all__ = ["event_today", "is_open", "unlock_instant", "unlocked_day_ids"]
 
 
 def event_today(event: Event, *, user_id: int | None = None) -> datetime:
@@ -45,8 +37,6 @@ def unlocked_day_ids(day_ids: Iterable[int], *, user_id: int | None) -> set[int]
     """
     if not config.policy().test_utilities:
         return set()
-    from daylock.events.models import DayUnlock
-
     who = Q(user__isnull=True) | (Q(user_id=user_id) if user_id is not None else Q(pk__in=[]))
     return set(
         DayUnlock.objects.filter(who, day_id__in=list(day_ids)).values_list("day_id", flat=True)

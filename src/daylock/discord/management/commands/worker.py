@@ -24,12 +24,8 @@ from procrastinate.exceptions import ConnectorException
 from daylock import config
 from daylock.config import Config, Refusal
 from daylock.discord import services
-from daylock.guardrails import (
-    check_database_stamp,
-    check_discord_identity,
-    read_database_stamp,
-    refuse_and_exit,
-)
+from daylock.discord_identity import check_discord_identity
+from daylock.guardrails import check_database_stamp, read_database_stamp, refuse_and_exit
 
 
 class Command(BaseCommand):
