@@ -36,11 +36,6 @@ from daylock.discord_identity import (
     check_discord_identity,
 )
 
-# Re-exported for the processes that wait for their database (worker) and for models.
-STAMP_TABLE = stamps.STAMP_TABLE
-REDIS_STAMP_KEY = stamps.REDIS_STAMP_KEY
-read_database_stamp = stamps.read_database_stamp
-
 GUARD_NAMES = (
     "flags",
     "config",

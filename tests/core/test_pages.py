@@ -67,7 +67,7 @@ def test_flush_keeps_the_environment_stamp() -> None:
     """Transactional tests (and `daylock flush`) truncate every managed table."""
     from django.core.management import call_command
 
-    from daylock.guardrails import read_database_stamp
+    from daylock.stamps import read_database_stamp
 
     call_command("flush", "--no-input", verbosity=0)
     stamp, _ = read_database_stamp()

@@ -40,8 +40,8 @@ from psycopg import sql
 from daylock import urls as site_urls
 from daylock.core import availability, selectors
 from daylock.core import views as server_views
-from daylock.guardrails import STAMP_TABLE
 from daylock.staging.seed import RUNNING_SLUG
+from daylock.stamps import STAMP_TABLE
 from daylock.testing import pytest_plugin
 from daylock.testing.discord_emulator import RunningEmulator, default_config
 from daylock.testing.pytest_plugin import staging_environ

@@ -24,7 +24,8 @@ import pytest
 import redis
 from psycopg import sql
 
-from daylock.guardrails import GUARD_NAMES, REDIS_STAMP_KEY, STAMP_TABLE
+from daylock.guardrails import GUARD_NAMES
+from daylock.stamps import REDIS_STAMP_KEY, STAMP_TABLE
 from daylock.testing import pytest_plugin
 from daylock.testing.pytest_plugin import production_environ, staging_environ
 from tests.conftest import Databases, run_daylock

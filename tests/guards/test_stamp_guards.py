@@ -9,7 +9,8 @@ import psycopg
 import pytest
 import redis
 
-from daylock.guardrails import GUARD_NAMES, REDIS_STAMP_KEY, STAMP_TABLE
+from daylock.guardrails import GUARD_NAMES
+from daylock.stamps import REDIS_STAMP_KEY, STAMP_TABLE
 from daylock.testing.pytest_plugin import production_environ, staging_environ
 from tests.conftest import Databases, run_daylock
 

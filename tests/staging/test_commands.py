@@ -18,7 +18,7 @@ import pytest
 import redis
 from psycopg import sql
 
-from daylock.guardrails import REDIS_STAMP_KEY, STAMP_TABLE
+from daylock.stamps import REDIS_STAMP_KEY, STAMP_TABLE
 from daylock.testing import pytest_plugin
 from daylock.testing.pytest_plugin import production_environ, staging_environ
 from tests.conftest import ROOT, Databases, run_daylock

@@ -21,11 +21,11 @@ from daylock.config import Refusal
 from daylock.core.models import AuditLog, ClockOverride
 from daylock.events.models import DayUnlock, Tier
 from daylock.events.timelock import is_open
-from daylock.guardrails import STAMP_TABLE
 from daylock.staging import guards, services
 from daylock.staging.reset import make_plan
 from daylock.staging.seed import SeedOptions
 from daylock.staging.services import Actor
+from daylock.stamps import STAMP_TABLE
 from tests.config_override import production
 from tests.events.factories import EventFactory, UserFactory
 

@@ -8,9 +8,10 @@ from django.conf import settings
 from django.core.cache import cache
 
 from daylock.config import Refusal
-from daylock.guardrails import REDIS_STAMP_KEY, check_redis_stamp
+from daylock.guardrails import check_redis_stamp
 from daylock.staging import guards
 from daylock.staging.reset import wipe_redis
+from daylock.stamps import REDIS_STAMP_KEY
 
 
 def test_reset_deletes_only_this_environments_keys_and_keeps_the_stamp() -> None:

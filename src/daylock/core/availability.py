@@ -18,7 +18,7 @@ Two checks, made only after a request failed with a database error:
   milliseconds, often before a probe could see the database missing: the failure
   itself is the evidence.
 - **Probe** (:func:`database_usable`): a connection can be made, the stamp table
-  (:data:`daylock.guardrails.STAMP_TABLE`) can be read and names this environment, and every
+  (:data:`daylock.stamps.STAMP_TABLE`) can be read and names this environment, and every
   migration this code knows is recorded as applied. The last point covers
   ``reset --full``: its first migration creates the stamp table, and for a second or
   two the other tables do not exist yet (queries fail with "relation does not
@@ -35,7 +35,7 @@ from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
 
 from daylock import config
-from daylock.guardrails import read_database_stamp
+from daylock.stamps import read_database_stamp
 
 logger = logging.getLogger(__name__)
 

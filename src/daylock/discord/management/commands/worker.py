@@ -25,7 +25,8 @@ from daylock import config
 from daylock.config import Config, Refusal
 from daylock.discord import services
 from daylock.discord_identity import check_discord_identity
-from daylock.guardrails import check_database_stamp, read_database_stamp, refuse_and_exit
+from daylock.guardrails import check_database_stamp, refuse_and_exit
+from daylock.stamps import read_database_stamp
 
 
 class Command(BaseCommand):
