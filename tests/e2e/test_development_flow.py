@@ -141,7 +141,7 @@ def goto_ok(page: Page, path: str) -> None:
 def test_development_default_as_a_new_user(
     dev_server: DevServer, browser: Browser, artifacts: Path
 ) -> None:
-    from daylock.events.services import DEMO_DAYS, DEMO_SLUG
+    from daylock.events.demo import DEMO_DAYS, DEMO_SLUG
 
     title, _body, (_prompt, answer), _veteran = DEMO_DAYS[0]
     calendar = f"/events/{DEMO_SLUG}/"

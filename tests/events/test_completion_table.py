@@ -14,7 +14,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 
 from daylock.accounts.models import User
-from daylock.events import selectors, services
+from daylock.events import demo, selectors, services
 from daylock.events.models import Day, Event, EventCompletion, Progress, Tier
 from daylock.staging import services as testtools
 from daylock.staging.services import Actor
@@ -317,8 +317,8 @@ def test_admin_adding_a_missing_day_keeps_the_table_true(admin_client: Client) -
 
 
 def test_demo_data_refresh_follows_its_day_count() -> None:
-    services.demo_event_ensure()
-    event = Event.objects.get(slug=services.DEMO_SLUG)
+    demo.demo_event_ensure()
+    event = Event.objects.get(slug=demo.DEMO_SLUG)
     user = UserFactory()
     complete(user, event, Tier.NORMAL)
     assert _tiers(event, user) == {"normal"}
@@ -327,7 +327,7 @@ def test_demo_data_refresh_follows_its_day_count() -> None:
     Event.objects.filter(pk=event.pk).update(day_count=8)
     services.completion_refresh(event=event)
     assert _tiers(event, user) == set()
-    services.demo_event_ensure()
+    demo.demo_event_ensure()
     assert _tiers(event, user) == {"normal"}
     assert_completions_true(event)
 

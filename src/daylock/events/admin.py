@@ -10,7 +10,6 @@ eligibility reads that table. The completion table itself is not editable here.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
 from django.contrib import admin
@@ -20,7 +19,7 @@ from django.forms import ModelForm
 from django.http import HttpRequest
 
 from daylock.events.models import Challenge, Day, Event, Feedback, Progress, WrongAnswer
-from daylock.events.services import completion_refresh
+from daylock.events.services import completion_refresh, completions_refresh_for
 
 
 class DayInline(admin.TabularInline[Day, Event]):
@@ -104,27 +103,18 @@ class ProgressAdmin(admin.ModelAdmin[Progress]):
         # The row may have moved to another user or day: refresh where it was too.
         before = list(Progress.objects.filter(pk=obj.pk).values_list("user_id", "day__event_id"))
         super().save_model(request, obj, form, change)
-        _refresh([*before, (obj.user_id, obj.day.event_id)])
+        completions_refresh_for(pairs=[*before, (obj.user_id, obj.day.event_id)])
 
     def delete_model(self, request: HttpRequest, obj: Progress) -> None:
         pairs = [(obj.user_id, obj.day.event_id)]
         super().delete_model(request, obj)
-        _refresh(pairs)
+        completions_refresh_for(pairs=pairs)
 
     @transaction.atomic  # the bulk delete action is not in a transaction by itself
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Progress]) -> None:
         pairs = list(queryset.values_list("user_id", "day__event_id").distinct())
         super().delete_queryset(request, queryset)
-        _refresh(pairs)
-
-
-def _refresh(pairs: list[tuple[int, int]]) -> None:
-    """Refresh the completion table for these (user id, event id) pairs."""
-    users_by_event: defaultdict[int, set[int]] = defaultdict(set)
-    for user_id, event_id in pairs:
-        users_by_event[event_id].add(user_id)
-    for event in Event.objects.filter(pk__in=users_by_event):
-        completion_refresh(event=event, user_ids=users_by_event[event.pk])
+        completions_refresh_for(pairs=pairs)
 
 
 @admin.register(WrongAnswer)

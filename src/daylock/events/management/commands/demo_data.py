@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand
 
 from daylock import config
 from daylock.config import Refusal
-from daylock.events import services
+from daylock.events import demo
 from daylock.guardrails import refuse_and_exit
 
 
@@ -29,5 +29,5 @@ class Command(BaseCommand):
                     "the admin",
                 )
             )
-        summary = services.demo_event_ensure()
+        summary = demo.demo_event_ensure()
         self.stdout.write(summary)
