@@ -4,11 +4,12 @@ Timed per run (median of ``runs``), on a fresh prize each time:
 
 * **close entries** (``draw_close_entries``): the real eligibility query (completion of
   every day, not banned, Discord account in the guild, staging overrides) streamed to
-  CPython, which ranks every entrant by ``sha256(seed:id)`` while the query runs and
-  builds the sorted list's canonical encoding; its hash; the encoding and the head of
-  the ranking frozen as one ``DrawEntrantList`` row, in one transaction;
-* **run the draw** (``draw_run``): seed revealed, the winners (the stored head of the
-  ranking) written and announced through the outbox.
+  CPython, which builds the sorted list's canonical encoding while the query runs; its
+  hash; the encoding frozen as one ``DrawEntrantList`` row, in one transaction (nothing
+  derived from the seed is stored);
+* **run the draw** (``draw_run``): every entrant ranked by ``sha256(seed:id)`` from the
+  stored list (part in CPython, part in PostgreSQL at the same time), seed revealed,
+  the first ``k`` written and announced through the outbox.
 
 Baseline: the naive, unverifiable draw — the same eligibility query with
 ``ORDER BY random() LIMIT k``. Goal: close + run under 1.5 s on the 2-core reference
@@ -25,9 +26,9 @@ Two data sets, both through the real services and the real eligibility selector:
 Each row also reports the eligibility query alone (streamed as closing entries runs it,
 nothing done with the ids) and close + run minus that. Built with ``INSERT … SELECT
 generate_series`` in a throw-away staging database (migrated with ``daylock migrate``),
-dropped at the end. Also reported: ranking from the stored encoding (rerolls, lists
-frozen without a head) against the plain definition over the decoded ids, and ``draw
-verify``'s recomputation.
+dropped at the end. Also reported: the run's ranking from the stored encoding (what
+the run and every reroll do) against the plain definition over the decoded ids, and
+``draw verify``'s recomputation.
 
     python bench/bench_draw.py [--runs N] [--entrants N]
 """
@@ -89,7 +90,8 @@ def run(runs: int = 5, entrants: int = ENTRANTS) -> list[dict[str, Any]]:
             data["build_s"],
         ),
         common.result(
-            f"draw: rank {entrants:,} from the stored entrants.txt (CPython sha256, heapq)",
+            f"draw: rank {entrants:,} from the stored entrants.txt (the run's ranking: "
+            "CPython and PostgreSQL sha256 at once)",
             data["encoded_rank"],
             "read + decode the ids, then draw.winners (the plain definition)",
             data["plain_rank"],
@@ -254,7 +256,7 @@ def _time_draws(event: Any, runs: int, entrants: int, label: str) -> dict[str, l
 
 def child() -> None:
     from daylock.prizes import draw as algorithm
-    from daylock.prizes import selectors, services
+    from daylock.prizes import selectors
     from daylock.prizes.models import Draw
 
     runs = int(os.environ["BENCH_DRAW_RUNS"])
@@ -269,7 +271,7 @@ def child() -> None:
     data["encoded_rank"], data["plain_rank"], data["verify"] = [], [], []
     for _ in range(runs):
         t0 = time.perf_counter()
-        from_encoding = services._top_ranked(draw, WINNERS)
+        from_encoding = selectors.first_ranks(draw=draw, k=WINNERS)
         t1 = time.perf_counter()
         plain = algorithm.winners(draw.seed, selectors.entrant_ids(draw), WINNERS)
         t2 = time.perf_counter()

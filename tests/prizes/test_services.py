@@ -101,7 +101,8 @@ def test_run_picks_the_head_of_the_ranking_reveals_the_seed_and_never_reruns(eve
 
 
 def test_the_runs_ranking_matches_the_definition(event) -> None:
-    """The run ranks the stored encoding's lines; it must agree with draw.rank."""
+    """The run ranks the stored encoding's lines (part in CPython, part in PostgreSQL);
+    it must agree with draw.rank."""
     users = make_entrants(event, 40)
     prize = make_prize(event)
     services.draw_close_entries(prize=prize, actor=None)
@@ -109,7 +110,7 @@ def test_the_runs_ranking_matches_the_definition(event) -> None:
     ids = sorted(u.pk for u in users)
     for _ in range(25):
         draw.seed = algorithm.new_seed()
-        assert services._top_ranked(draw, 40) == algorithm.rank(draw.seed, ids)
+        assert selectors.first_ranks(draw=draw, k=40) == algorithm.rank(draw.seed, ids)
 
 
 def test_fewer_entrants_than_prizes_and_no_entrants(event) -> None:

@@ -41,7 +41,7 @@ from daylock.prizes.models import (
     PrizeCode,
     WinnerStatus,
 )
-from daylock.prizes.selectors import binary_cursor, eligible_entrant_batches, entrants_encoded
+from daylock.prizes.selectors import binary_cursor, eligible_entrant_batches, first_ranks
 
 logger = logging.getLogger(__name__)
 
@@ -93,21 +93,6 @@ def _freeze_entrants(draw: Draw, frozen: algorithm.FrozenEntrants) -> None:
             )
     else:
         DrawEntrantList.objects.create(draw=draw, encoded=frozen.encoded)
-
-
-def _top_ranked(draw: Draw, k: int) -> list[int]:
-    """Ranks 1..k of the draw (fewer if there are fewer entrants), from the stored list
-    and the seed, computed now: the one path of the run and of every reroll.
-
-    Nothing derived from the seed is stored before the draw runs, so the irreversible
-    run trusts only the two published commitments. In Python, hashing the stored
-    encoding's lines, which are the decimal ids the key hashes
-    (:func:`daylock.prizes.draw.winners_from_encoding`, ~0.45 s for a million
-    entrants). ``draw verify`` recomputes it with the plain definition.
-    """
-    if k <= 0:
-        return []
-    return algorithm.winners_from_encoding(draw.seed, entrants_encoded(draw), k)
 
 
 def _users(draw: Draw, ids: Sequence[int]) -> dict[int, User]:
@@ -291,8 +276,10 @@ def draw_run(*, prize: Prize, actor: User | None, confirm: bool) -> Draw:
     """Reveal the seed, write the winners and fulfil their prizes.
 
     The winners are ranks 1..``winners_wanted`` of the ranking, computed now from the
-    stored list and the seed: the outcome was fixed by the committed seed and list when
-    entries closed; running the draw makes it public.
+    stored list and the seed (:func:`daylock.prizes.selectors.first_ranks`, the one path
+    of the run and of every reroll): the outcome was fixed by the committed seed and list
+    when entries closed; nothing derived from the seed was stored before, so running the
+    draw trusts only what was committed, and makes it public.
 
     In production this needs ``confirm=True`` (it gives real prizes away and cannot be
     undone). A drawn draw is never run again, in any environment.
@@ -317,7 +304,7 @@ def draw_run(*, prize: Prize, actor: User | None, confirm: bool) -> Draw:
                 f"first (daylock draw close {prize.pk}) so the entrant list is committed"
             )
         simulated = draw.simulated or cfg.policy.simulated_prizes
-        picked = _top_ranked(draw, draw.winners_wanted or 0)
+        picked = first_ranks(draw=draw, k=draw.winners_wanted or 0)
         now = clock.now()
         if prize.fulfilment == Fulfilment.CODE and not simulated:
             available = _real_codes(prize).count()
@@ -478,7 +465,7 @@ def draw_reroll(
                 f"({current.status}: {current.reason})"
             )
         last = DrawWinner.objects.filter(draw=draw).aggregate(m=Max("rank"))["m"] or 0
-        ranked = _top_ranked(draw, last + 1)
+        ranked = first_ranks(draw=draw, k=last + 1)
         if len(ranked) <= last:
             raise DrawError(
                 f"no entrant left in the ranking of draw {draw.pk} "
