@@ -12,8 +12,8 @@ Timed per run (median of ``runs``), on a fresh prize each time:
   the first ``k`` written and announced through the outbox.
 
 Baseline: the naive, unverifiable draw — the same eligibility query with
-``ORDER BY random() LIMIT k``. Goal: close + run under 1.5 s on the 2-core reference
-machine.
+``ORDER BY random() LIMIT k``, measured in the same run. Goal: close + run take at most
+1.5 x that baseline.
 
 Two data sets, both through the real services and the real eligibility selector:
 
@@ -50,7 +50,7 @@ import common
 ENTRANTS = 1_000_000
 INELIGIBLE = 50_000
 WINNERS = 100
-GOAL_S = 1.5
+GOAL_RATIO = 1.5
 RESULT_MARK = "BENCH_DRAW_RESULT "
 
 
@@ -117,8 +117,8 @@ def _draw_row(times: dict[str, list[float]], name: str, dataset: str, build_s: f
         times["total"],
         f"the same eligibility query ORDER BY random() LIMIT {WINNERS} (naive, unverifiable)",
         times["baseline"],
-        f"< {GOAL_S} s",
-        common.median(times["total"]) < GOAL_S,
+        f"<= {GOAL_RATIO:g} x baseline",
+        common.median(times["total"]) <= GOAL_RATIO * common.median(times["baseline"]),
         dataset=dataset,
         close_median_s=round(common.median(times["close"]), 4),
         run_median_s=round(common.median(times["run"]), 4),

@@ -193,15 +193,19 @@ def freeze_entrants(batches: Iterable[Sequence[int]]) -> FrozenEntrants:
     """
     ids: list[int] = []
     parts: list[bytes] = []
+    # Checked batch by batch, while the query still runs, not over the whole list after.
+    canonical = True
     for batch in batches:
         if not batch:
             continue
+        if canonical:
+            canonical = (not ids or ids[-1] < batch[0]) and is_canonical(batch)
         ids.extend(batch)
         parts.append(b"\n".join(map(b"%d".__mod__, batch)))
-    if is_canonical(ids):
+    if canonical:
         return FrozenEntrants(ids, b"\n".join(parts) + b"\n" if ids else b"")
-    canonical = canonical_ids(ids)
-    return FrozenEntrants(canonical, encode_entrants(canonical))
+    ids = canonical_ids(ids)
+    return FrozenEntrants(ids, encode_entrants(ids))
 
 
 def next_after(seed: str, entrant_ids: Iterable[int], excluded: Collection[int]) -> int | None:
