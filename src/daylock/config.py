@@ -330,7 +330,25 @@ def check_database_url_stays_home(url: str, environ: Mapping[str, str]) -> None:
     Daylock owns a database of its own; the guards then verify, over the live
     connection, that the database reached is the one named here.
     """
-    parts = urlsplit(url)
+    import dj_database_url
+
+    try:
+        dj_database_url.parse(url)
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except (ValueError, dj_database_url.ParseError) as exc:
+        raise Refusal(
+            "config",
+            f"DATABASE_URL cannot be read as one database's address ({exc})",
+            "write it as postgres://user@host:port/name (IPv6 hosts in brackets, "
+            "special characters percent-encoded, one host only)",
+        ) from None
+    if "," in parts.netloc:
+        raise Refusal(
+            "config",
+            "DATABASE_URL names several hosts",
+            "name the one server of this environment's own database: postgres://user@host/name",
+        )
     names = sorted({name for name, _ in parse_qsl(parts.query, keep_blank_values=True)})
     moving = [name for name in names if name.lower() not in DATABASE_URL_PARAMETERS]
     if moving:
@@ -356,6 +374,25 @@ def check_database_url_stays_home(url: str, environ: Mapping[str, str]) -> None:
             f"unset {', '.join(set_here)} for Daylock's processes; DATABASE_URL alone says "
             "where the database is",
         )
+
+
+def check_redis_url(url: str) -> None:
+    """A ``REDIS_URL`` redis-py reads as one DB of one server, or a refusal (the guards
+    then judge the DB the connection really uses)."""
+    from redis.connection import parse_url
+
+    fix = "set REDIS_URL to redis://host:6379/<db> (a DB number of this environment's own)"
+    parts = urlsplit(url)
+    if parts.scheme not in {"redis", "rediss", "unix"}:
+        raise Refusal("config", f"REDIS_URL has scheme {parts.scheme!r}", fix)
+    try:
+        parse_url(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError as exc:
+        raise Refusal("config", f"REDIS_URL cannot be read ({exc})", fix) from None
+    db = parts.path.strip("/")
+    if parts.scheme != "unix" and db and not db.isdigit():
+        raise Refusal("config", f"REDIS_URL's path {parts.path!r} is not a DB number", fix)
 
 
 def load_config(environ: Mapping[str, str] | None = None) -> Config:
@@ -409,12 +446,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
     if scheme != "sqlite":
         check_database_url_stays_home(database_url, environ)
     redis_url = environ.get("REDIS_URL", "").strip() or None
-    if redis_url is not None and urlsplit(redis_url).scheme not in {"redis", "rediss", "unix"}:
-        raise Refusal(
-            "config",
-            f"REDIS_URL={redis_url!r} is not a redis:// URL",
-            "set REDIS_URL to redis://host:6379/<db> (a DB number of this environment's own)",
-        )
+    if redis_url is not None:
+        check_redis_url(redis_url)
     debug = _flag(environ, "DEBUG")
     delivery_raw = environ.get("DISCORD_DELIVERY", "").strip().lower()
     if delivery_raw:

@@ -445,4 +445,6 @@ def _redis_address(url: str) -> str:
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return f"socket {parts.path}"
     return f"{parts.hostname or 'localhost'}:{parts.port or 6379}"

@@ -175,3 +175,54 @@ def test_non_production_never_borrows_production_identity(
 def test_development_refuses_live_delivery_too() -> None:
     refusal = refused({"APP_ENV": "development", "DISCORD_DELIVERY": "live"})
     assert refusal.guard == "production-identity"
+
+
+# --- connection settings that move the connection, or cannot be read -------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "needle"),
+    [
+        ("DATABASE_URL", "postgres://db/daylock?dbname=daylock_production", "?dbname="),
+        ("DATABASE_URL", "postgres://db/daylock?DBNAME=x", "?DBNAME="),
+        ("DATABASE_URL", "postgres://db/daylock?options=-c%20search_path%3Dstg", "?options="),
+        ("DATABASE_URL", "postgres://db/daylock?currentSchema=stg", "?currentSchema="),
+        ("DATABASE_URL", "postgres://db/daylock?service=prod", "?service="),
+        ("DATABASE_URL", "postgres://db/daylock?host=10.0.0.5", "?host="),
+        ("DATABASE_URL", "postgres://db/daylock?sslmode=require&options=", "?options="),
+        ("DATABASE_URL", "postgres://db/", "names no database"),
+        ("DATABASE_URL", "postgres://db1:5432,db2:5432/daylock", "cannot be read"),
+        ("DATABASE_URL", "postgres://u@::1/daylock", "cannot be read"),
+        ("DATABASE_URL", "postgres://db:port/daylock", "cannot be read"),
+        ("REDIS_URL", "redis://cache:6379/abc", "is not a DB number"),
+        ("REDIS_URL", "redis://cache:6379/3?db=x", "cannot be read"),
+        ("REDIS_URL", "redis://cache:port/3", "cannot be read"),
+        ("REDIS_URL", "http://cache/3", "scheme 'http'"),
+    ],
+)
+def test_connection_settings_that_cannot_be_trusted_are_refused(
+    variable: str, value: str, needle: str
+) -> None:
+    refusal = refused(staging() | {variable: value})
+    assert refusal.guard == "config"
+    assert variable in str(refusal) and needle in str(refusal)
+
+
+@pytest.mark.parametrize(
+    "name", ["PGDATABASE", "PGOPTIONS", "PGSERVICE", "PGSERVICEFILE", "PGHOSTADDR"]
+)
+def test_libpq_variables_that_move_the_connection_are_refused(name: str) -> None:
+    refusal = refused(staging() | {name: "x"})
+    assert refusal.guard == "config" and name in refusal.found and f"unset {name}" in refusal.fix
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgres://db/daylock?sslmode=require&connect_timeout=5&application_name=x",
+        "postgresql://u:p%40ss@db.internal:6543/daylock_staging?sslrootcert=/etc/ca.pem",
+        "postgres://%2Fvar%2Frun%2Fpostgresql/daylock",
+    ],
+)
+def test_connection_tuning_parameters_are_accepted(url: str) -> None:
+    assert check_configuration(staging() | {"DATABASE_URL": url}).database_url == url
