@@ -119,6 +119,9 @@ class EnvironmentPolicy:
     simulated_prizes: bool
     #: Running a draw releases real prizes: ask for explicit confirmation.
     draws_need_confirmation: bool
+    #: Importing an event pack (``daylock event import``, the staff upload page) changes
+    #: what real members play: ask for the environment's name typed (or ``--yes``).
+    imports_need_confirmation: bool
     #: Staff may read captured/blocked messages in full (a mail catcher); in production
     #: real members' DMs are not for browsing, the pages show a preview.
     outbox_full_content: bool
@@ -154,6 +157,7 @@ POLICIES: Mapping[Environment, EnvironmentPolicy] = {
         default_delivery_mode=DeliveryMode.LIVE,
         simulated_prizes=False,
         draws_need_confirmation=True,
+        imports_need_confirmation=True,
         outbox_full_content=False,
         allows_local_hosts=False,
         seed_and_reset=False,
@@ -180,6 +184,7 @@ POLICIES: Mapping[Environment, EnvironmentPolicy] = {
         default_delivery_mode=DeliveryMode.CAPTURE,
         simulated_prizes=True,
         draws_need_confirmation=False,
+        imports_need_confirmation=False,
         outbox_full_content=True,
         allows_local_hosts=True,
         seed_and_reset=True,
@@ -206,6 +211,7 @@ POLICIES: Mapping[Environment, EnvironmentPolicy] = {
         default_delivery_mode=DeliveryMode.CAPTURE,
         simulated_prizes=True,
         draws_need_confirmation=False,
+        imports_need_confirmation=False,
         outbox_full_content=True,
         allows_local_hosts=True,
         seed_and_reset=True,
