@@ -34,7 +34,8 @@ CSRF_TRUSTED_ORIGINS = [DAYLOCK.public_url]
 INSTALLED_APPS = [
     "daylock.core",
     "daylock.accounts",
-    "django.contrib.admin",
+    # Django's admin with Daylock's site: the role table decides, writes are audited.
+    "daylock.accounts.admin_app.DaylockAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -90,7 +91,7 @@ TEMPLATES = [
     {
         # Django's own templates: the admin and form widgets.
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "templates"],  # admin/base_site.html: the environment banner
         "APP_DIRS": True,
         "OPTIONS": {"context_processors": _CONTEXT_PROCESSORS},
     },
@@ -172,7 +173,13 @@ if _policy.embedded_emulator:
 
 AUTH_USER_MODEL = "accounts.User"
 # Banned users are refused like inactive ones, sessions included.
-AUTHENTICATION_BACKENDS = ["daylock.accounts.backends.DaylockBackend"]
+AUTHENTICATION_BACKENDS = [
+    "daylock.accounts.backends.DaylockBackend",
+    # Django's model permissions (the admin asks them) from the role table.
+    "daylock.accounts.permissions.RolePermissionBackend",
+]
+# The CSRF failure page in the site's frame, with the environment banner.
+CSRF_FAILURE_VIEW = "daylock.core.views.csrf_failure"
 LOGIN_URL = "/auth/login/"
 LOGIN_REDIRECT_URL = "/"
 

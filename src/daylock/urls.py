@@ -10,6 +10,10 @@ from daylock.core import views
 
 _policy = config.policy()
 
+# Every error page is in the site's frame with the environment banner.
+handler400 = "daylock.core.views.bad_request"
+handler403 = "daylock.core.views.permission_denied"
+handler404 = "daylock.core.views.page_not_found"
 # A database error while the database is away (a reset) answers 503, not 500.
 handler500 = "daylock.core.views.server_error"
 
@@ -20,6 +24,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("events/", include("daylock.events.urls")),
     path("prizes/", include("daylock.prizes.urls")),
     path("staff/outbox/", include("daylock.discord.urls")),
+    # Read-only, in every environment (production included).
+    path("staff/audit/", views.audit_list, name="audit"),
     path("admin/", admin.site.urls),
 ]
 

@@ -111,9 +111,10 @@ def test_admin_role_change_is_audited(admin_client: tuple[Client, User]) -> None
     assert response.status_code == 302, response.content.decode()[:2000]
     pat.refresh_from_db()
     assert pat.role == Role.MODERATOR
-    entry = AuditLog.objects.get(action="accounts.admin_change")
+    entry = AuditLog.objects.get(action="admin.change")
     assert entry.actor == admin
-    assert entry.details["changed"]["role"] == ["player", "moderator"]
+    assert entry.target == f"user:{pat.pk}"
+    assert entry.details["changes"]["role"] == ["player", "moderator"]
 
 
 @pytest.mark.django_db

@@ -58,9 +58,10 @@ def test_anonymous_is_sent_to_login_and_players_are_forbidden(client: Client) ->
     assert client.post(f"/staff/outbox/{message.pk}/retry/").status_code == 403
 
 
-def test_django_staff_flag_also_grants_access(client: Client) -> None:
+def test_django_staff_flag_alone_grants_nothing(client: Client) -> None:
+    """The role table decides (daylock.accounts.permissions), not Django's is_staff."""
     client.force_login(User.objects.create_user(username="s", password="pw", is_staff=True))
-    assert client.get("/staff/outbox/").status_code == 200
+    assert client.get("/staff/outbox/").status_code == 403
 
 
 def test_list_shows_every_message_with_status_attempts_and_error(staff_client: Client) -> None:

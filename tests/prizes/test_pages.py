@@ -193,7 +193,7 @@ def test_my_prizes_needs_login_and_lists_only_my_wins(event, client: Client) -> 
 @pytest.fixture
 def staff(db) -> Client:
     client = Client()
-    client.force_login(UserFactory(role=Role.MODERATOR))
+    client.force_login(UserFactory(role=Role.ADMIN))  # closes entries and runs draws
     return client
 
 

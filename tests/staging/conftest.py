@@ -12,7 +12,8 @@ ANCHOR = datetime(2025, 3, 10, tzinfo=UTC)
 
 @pytest.fixture
 def staff() -> User:
-    return User.objects.create_user("staff-mod", role=Role.MODERATOR)
+    """The test utilities are admin-only (not moderators)."""
+    return User.objects.create_user("staff-admin", role=Role.ADMIN)
 
 
 @pytest.fixture

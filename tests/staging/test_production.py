@@ -17,6 +17,7 @@ from django.utils import timezone
 
 import daylock.urls
 from daylock import clock
+from daylock.accounts.models import Role
 from daylock.config import Refusal
 from daylock.core.models import AuditLog, ClockOverride
 from daylock.events.models import DayUnlock, Tier
@@ -71,7 +72,7 @@ def test_every_testtools_path_is_404_in_production(production_urlconf: None) -> 
 
 def test_the_same_paths_exist_in_staging() -> None:
     client = Client()
-    client.force_login(UserFactory(is_staff=True))
+    client.force_login(UserFactory(role=Role.ADMIN))
     assert client.get("/staff/testtools/").status_code == 200
     assert client.get("/staff/testtools/anything/else/").status_code == 404
 

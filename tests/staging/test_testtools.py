@@ -10,7 +10,7 @@ from django.test import Client
 from django.utils import timezone
 
 from daylock import clock
-from daylock.accounts.models import User
+from daylock.accounts.models import Role, User
 from daylock.core.models import AuditLog, ClockOverride
 from daylock.events.models import DayUnlock, EligibilityOverride, Event, Progress, Tier
 from daylock.events.selectors import completion_tier, eligible_user_ids
@@ -271,8 +271,17 @@ def test_bad_form_input_is_a_400_with_the_reason_and_no_write(staff: User, upcom
     assert not ClockOverride.objects.exists()
 
 
-def test_django_staff_flag_is_enough(upcoming: Event) -> None:
-    user = User.objects.create_user("ops", is_staff=True)
+def test_moderators_and_a_bare_django_staff_flag_are_refused(upcoming: Event) -> None:
+    """Admin-only: a moderator, or a player with Django's is_staff, gets a 403 that
+    names the role to ask for; a superuser (operator) may."""
     client = Client()
-    client.force_login(user)
+    for user in (
+        User.objects.create_user("mod", role=Role.MODERATOR),
+        User.objects.create_user("ops", is_staff=True),
+    ):
+        client.force_login(user)
+        refused = client.get("/staff/testtools/")
+        assert refused.status_code == 403
+        assert "you need the admin role" in refused.content.decode()
+    client.force_login(User.objects.create_superuser("root", password="x"))
     assert client.get("/staff/testtools/").status_code == 200

@@ -1,5 +1,12 @@
-"""Django admin for users and their Discord accounts. Every change an admin makes to a
-user's access (role, staff, superuser, ban) is written to the audit log."""
+"""Django admin for users and their Discord accounts.
+
+Who may open it comes from the role table (``accounts.user`` in
+:data:`daylock.accounts.permissions.ADMIN_MODELS`: admins may ban, unban and change a
+role; users come from Discord, so nobody adds or deletes them here). Every change is
+audited by the admin site (:mod:`daylock.accounts.admin_site`), old → new. Only a
+superuser (an operator) may touch a superuser's account, a password, or the Django
+flags that lead to one: otherwise an admin could make themselves an operator.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +14,18 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.forms import ModelForm
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 from daylock.accounts import services
 from daylock.accounts.models import DiscordAccount, User
-from daylock.core.services import audit_record
 
-#: Fields whose change through the admin is audited.
-_AUDITED = ("role", "is_banned", "is_staff", "is_superuser", "is_active")
+#: Shown but not editable unless the viewer is a superuser.
+_OPERATOR_FIELDS = ("is_superuser", "is_staff", "last_login", "date_joined")
+#: Not shown at all unless the viewer is a superuser (a password hash; Django's own
+#: permissions, which Daylock does not use: the role table decides).
+_OPERATOR_ONLY_FIELDS = frozenset({"password", "groups", "user_permissions"})
 
 
 class DiscordAccountInline(admin.StackedInline[DiscordAccount, User]):
@@ -63,39 +72,66 @@ class UserAdmin(DjangoUserAdmin[User]):
         account = getattr(obj, "discord", None)
         return f"{account.username} ({account.discord_id})" if account is not None else "—"
 
-    @admin.action(description="Ban selected users")
+    @admin.action(description="Ban selected users", permissions=["change"])
     def ban_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         self._set_banned(request, queryset, banned=True)
 
-    @admin.action(description="Unban selected users")
+    @admin.action(description="Unban selected users", permissions=["change"])
     def unban_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         self._set_banned(request, queryset, banned=False)
 
     def _set_banned(self, request: HttpRequest, queryset: QuerySet[User], *, banned: bool) -> None:
         actor = request.user if isinstance(request.user, User) else None
+        if actor is None or not actor.is_superuser:
+            operators = queryset.filter(is_superuser=True)
+            if operators.exists():
+                self.message_user(
+                    request,
+                    f"Skipped {operators.count()} operator account(s): only a superuser may "
+                    "ban or unban one.",
+                    messages.WARNING,
+                )
+            queryset = queryset.exclude(is_superuser=True)
+        count = 0
         for user in queryset:
             services.user_set_banned(actor=actor, user=user, banned=banned, reason="admin action")
+            count += 1
         verb = "Banned" if banned else "Unbanned"
-        self.message_user(request, f"{verb} {queryset.count()} user(s).", messages.SUCCESS)
+        self.message_user(request, f"{verb} {count} user(s).", messages.SUCCESS)
 
-    def save_model(
-        self, request: HttpRequest, obj: User, form: ModelForm[User], change: bool
-    ) -> None:
-        before = {}
-        if change and obj.pk is not None:
-            old = User.objects.filter(pk=obj.pk).values(*_AUDITED).first() or {}
-            before = {key: old.get(key) for key in _AUDITED}
-        super().save_model(request, obj, form, change)
-        after = {key: getattr(obj, key) for key in _AUDITED}
-        changed = {
-            k: [before.get(k), v] for k, v in after.items() if not change or before.get(k) != v
-        }
-        if changed:
-            actor = request.user if isinstance(request.user, User) else None
-            audit_record(
-                actor_id=actor.pk if actor is not None else None,
-                actor_label=actor.get_username() if actor is not None else "",
-                action="accounts.admin_change" if change else "accounts.admin_create",
-                target=f"user {obj.get_username()}",
-                details={"changed": changed},
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if getattr(request.user, "is_superuser", False):
+            return fieldsets
+        return [
+            (
+                name,
+                {
+                    **options,
+                    "fields": [f for f in options["fields"] if f not in _OPERATOR_ONLY_FIELDS],
+                },
             )
+            for name, options in fieldsets
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = tuple(super().get_readonly_fields(request, obj))
+        if getattr(request.user, "is_superuser", False):
+            return fields
+        return fields + tuple(name for name in _OPERATOR_FIELDS if name not in fields)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def user_change_password(
+        self, request: HttpRequest, id: str, form_url: str = ""
+    ) -> HttpResponse:
+        """Setting a password makes an account usable without Discord: operators only."""
+        if not request.user.is_superuser:
+            raise PermissionDenied(
+                "Only an operator (a superuser) may set a password: Daylock accounts log "
+                "in with Discord. Ask the operators if an account needs one."
+            )
+        return super().user_change_password(request, id, form_url)

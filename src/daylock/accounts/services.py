@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 
 from daylock import config
 from daylock.accounts.models import DiscordAccount, Role, User
+from daylock.accounts.permissions import ROLE_PERMISSIONS
 from daylock.core.services import audit_record
 
 
@@ -95,7 +96,8 @@ def _upsert(*, discord_id: str, profile: Mapping[str, Any], member: Mapping[str,
                 user.username = _free_username(username, exclude_pk=user.pk)
         user.first_name = global_name[:150]
         user.role = role
-        user.is_staff = role in {Role.ADMIN, Role.MODERATOR} or user.is_superuser
+        # Django's staff flag follows the role table: a role with any staff permission.
+        user.is_staff = bool(ROLE_PERMISSIONS[role]) or user.is_superuser
         user.save()
         account.user = user
         account.username = username[:64]

@@ -1,19 +1,26 @@
+"""Core pages: home, health, the staff audit log, and the error pages (400, 403,
+404, 500, the CSRF failure and the 503 of a reset), all in the site's frame with the
+environment banner."""
+
 from __future__ import annotations
 
 import html
 import logging
 import sys
+from typing import Any
+from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template import loader
 from django.utils.cache import add_never_cache_headers
-from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import requires_csrf_token
+from django.views.decorators.http import require_GET
 
 from daylock import config
-from daylock.core import availability, selectors
+from daylock.accounts.permissions import Perm, permission_required
+from daylock.core import audit, availability, selectors
 from daylock.core.context_processors import offline_frame
 
 logger = logging.getLogger(__name__)
@@ -50,7 +57,9 @@ def server_error(request: HttpRequest) -> HttpResponse:
         away = False
     if away:
         return unavailable(request)
-    return defaults.server_error(request)
+    # Rendered without the request's context processors, as Django does: whatever
+    # failed may fail again while reading the session, the user or the clock.
+    return _offline_page("500.html", status=500, title="Server error")
 
 
 def unavailable(request: HttpRequest) -> HttpResponse:
@@ -58,18 +67,121 @@ def unavailable(request: HttpRequest) -> HttpResponse:
 
     Rendered without the request's context processors: they read the session, the
     user and the clock override, all in the database that is away. Never cached."""
-    context = {**offline_frame(), "retry_after": availability.RETRY_AFTER_SECONDS}
-    try:
-        body = loader.get_template("503.html").render(context)
-    except Exception:  # a broken template must not turn the 503 into a 500
-        logger.exception("could not render 503.html")
-        banner = config.policy().banner
-        body = (
-            "<!doctype html><title>Back in a moment</title>"
-            + (f"<p><strong>{html.escape(banner)}</strong></p>" if banner else "")
-            + "<h1>Back in a moment</h1>"
-        )
-    response = HttpResponse(body, status=503)
+    response = _offline_page(
+        "503.html",
+        status=503,
+        title="Back in a moment",
+        context={"retry_after": availability.RETRY_AFTER_SECONDS},
+    )
     response["Retry-After"] = str(availability.RETRY_AFTER_SECONDS)
     add_never_cache_headers(response)
     return response
+
+
+def _bare_page(title: str) -> str:
+    """The last resort when even the template fails: still says which environment."""
+    banner = config.policy().banner
+    return (
+        f"<!doctype html><title>{html.escape(title)}</title>"
+        + (f'<p class="env-banner"><strong>{html.escape(banner)}</strong></p>' if banner else "")
+        + f"<h1>{html.escape(title)}</h1>"
+    )
+
+
+def _offline_page(
+    template_name: str, *, status: int, title: str, context: dict[str, Any] | None = None
+) -> HttpResponse:
+    """A page in the frame without the request's context processors (banner, nobody
+    signed in, no moved clock)."""
+    try:
+        body = loader.get_template(template_name).render({**offline_frame(), **(context or {})})
+    except Exception:  # a broken template must not turn an error page into a 500
+        logger.exception("could not render %s", template_name)
+        body = _bare_page(title)
+    return HttpResponse(body, status=status)
+
+
+def _error_page(
+    request: HttpRequest,
+    template_name: str,
+    *,
+    status: int,
+    title: str,
+    context: dict[str, Any] | None = None,
+) -> HttpResponse:
+    """An error page in the site's frame, with the request's context (who is signed
+    in, a moved clock); if that fails, the frame without it."""
+    try:
+        body = loader.render_to_string(template_name, context or {}, request=request)
+    except Exception:
+        logger.exception("could not render %s with the request's context", template_name)
+        return _offline_page(template_name, status=status, title=title, context=context)
+    return HttpResponse(body, status=status)
+
+
+@requires_csrf_token
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """``handler400``: a malformed request (a Host not served here, too many fields…).
+    Never reads ``request.get_host()``: it may be what was wrong."""
+    return _error_page(request, "400.html", status=400, title="Bad request")
+
+
+@requires_csrf_token
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """``handler403``: shows the refusal's message (which role a page needs)."""
+    return _error_page(
+        request, "403.html", status=403, title="Not allowed", context={"exception": str(exception)}
+    )
+
+
+@requires_csrf_token
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """``handler404``."""
+    return _error_page(request, "404.html", status=404, title="Not found")
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """``CSRF_FAILURE_VIEW``: a form sent without a valid CSRF token."""
+    return _error_page(
+        request, "403_csrf.html", status=403, title="Form expired", context={"reason": reason}
+    )
+
+
+# --- the audit log ---------------------------------------------------------------------
+
+
+@permission_required(Perm.READ_AUDIT)
+@require_GET
+def audit_list(request: HttpRequest) -> HttpResponse:
+    """The audit log, in every environment (production included), read-only."""
+    filters = audit.AuditFilters(
+        actor=request.GET.get("actor", "").strip(),
+        action=request.GET.get("action", "").strip(),
+        target=request.GET.get("object", "").strip(),
+    )
+    page, rows = audit.audit_page(filters=filters, page=request.GET.get("page"))
+    kept = {
+        key: value
+        for key, value in (
+            ("actor", filters.actor),
+            ("action", filters.action),
+            ("object", filters.target),
+        )
+        if value
+    }
+
+    def page_query(number: int) -> str:
+        return urlencode({**kept, "page": number})
+
+    return render(
+        request,
+        "staff/audit.html",
+        {
+            "filters": filters,
+            "page": page,
+            "rows": rows,
+            "page_query": page_query,
+            "actions": audit.audit_actions(),
+            "actors": audit.audit_actors(),
+        },
+    )

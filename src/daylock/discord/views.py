@@ -18,10 +18,7 @@ View = Callable[..., HttpResponse]
 PAGE_SIZE = 200
 
 
-staff_required = permissions.staff_required("the outbox")
-
-
-@staff_required
+@permissions.permission_required(permissions.Perm.READ_OUTBOX)
 def outbox_list(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status") or None
     if status is not None and status not in OutboxStatus.values:
@@ -41,7 +38,7 @@ def outbox_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@staff_required
+@permissions.permission_required(permissions.Perm.READ_OUTBOX)
 def outbox_detail(request: HttpRequest, message_id: int) -> HttpResponse:
     message = selectors.outbox_get(message_id=message_id)
     if message is None:
@@ -53,8 +50,8 @@ def outbox_detail(request: HttpRequest, message_id: int) -> HttpResponse:
     )
 
 
+@permissions.permission_required(permissions.Perm.HANDLE_OUTBOX)
 @require_POST
-@staff_required
 def outbox_retry(request: HttpRequest, message_id: int) -> HttpResponse:
     message = selectors.outbox_get(message_id=message_id)
     if message is None:
@@ -70,15 +67,15 @@ def outbox_retry(request: HttpRequest, message_id: int) -> HttpResponse:
     return redirect("discord:outbox_detail", message_id=message.pk)
 
 
+@permissions.permission_required(permissions.Perm.HANDLE_OUTBOX)
 @require_POST
-@staff_required
 def outbox_resend(request: HttpRequest, message_id: int) -> HttpResponse:
     """Send an ``uncertain`` message again: staff looked and it is not in Discord."""
     return _uncertain_action(request, message_id, services.outbox_resend, "queued again")
 
 
+@permissions.permission_required(permissions.Perm.HANDLE_OUTBOX)
 @require_POST
-@staff_required
 def outbox_discard(request: HttpRequest, message_id: int) -> HttpResponse:
     """Never send an ``uncertain`` message: staff looked and it did arrive (or is moot)."""
     return _uncertain_action(request, message_id, services.outbox_discard, "discarded")

@@ -39,9 +39,6 @@ from daylock.prizes.models import (
 View = Callable[..., HttpResponse]
 
 
-staff_required = permissions.staff_required("prize administration")
-
-
 def _draw_or_404(draw_id: int) -> Draw:
     try:
         return selectors.draw_get(draw_id=draw_id)
@@ -125,14 +122,14 @@ def my_prizes(request: HttpRequest) -> HttpResponse:
 # --- staff ---------------------------------------------------------------------------
 
 
-@staff_required
+@permissions.permission_required(permissions.Perm.READ_PRIZES)
 def staff_events(request: HttpRequest) -> HttpResponse:
     return render(
         request, "prizes/staff_events.html", {"events": selectors.events_with_prize_counts()}
     )
 
 
-@staff_required
+@permissions.permission_required(permissions.Perm.READ_PRIZES)
 def staff_event(request: HttpRequest, slug: str) -> HttpResponse:
     event = get_object_or_404(Event, slug=slug)
     return render(
@@ -145,7 +142,7 @@ def staff_event(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-@staff_required
+@permissions.permission_required(permissions.Perm.READ_PRIZES)
 def staff_prize(request: HttpRequest, prize_id: int) -> HttpResponse:
     prize = get_object_or_404(Prize.objects.select_related("event"), pk=prize_id)
     draw = Draw.objects.filter(prize=prize).first()
@@ -170,7 +167,7 @@ def _back(prize_id: int) -> HttpResponseRedirect:
     return redirect("prizes:staff_prize", prize_id=prize_id)
 
 
-@staff_required
+@permissions.permission_required(permissions.Perm.RUN_DRAWS)
 @require_POST
 def staff_close(request: HttpRequest, prize_id: int) -> HttpResponse:
     prize = get_object_or_404(Prize.objects.select_related("event"), pk=prize_id)
@@ -185,7 +182,7 @@ def staff_close(request: HttpRequest, prize_id: int) -> HttpResponse:
     return _back(prize.pk)
 
 
-@staff_required
+@permissions.permission_required(permissions.Perm.RUN_DRAWS)
 @require_POST
 def staff_run(request: HttpRequest, prize_id: int) -> HttpResponse:
     prize = get_object_or_404(Prize.objects.select_related("event"), pk=prize_id)
@@ -201,7 +198,7 @@ def staff_run(request: HttpRequest, prize_id: int) -> HttpResponse:
     return _back(prize.pk)
 
 
-@staff_required
+@permissions.permission_required(permissions.Perm.HANDLE_REROLLS)
 @require_POST
 def staff_reroll(request: HttpRequest, winner_id: int) -> HttpResponse:
     winner = get_object_or_404(DrawWinner.objects.select_related("draw"), pk=winner_id)
@@ -219,7 +216,7 @@ def staff_reroll(request: HttpRequest, winner_id: int) -> HttpResponse:
     return _back(winner.draw.prize_id)
 
 
-@staff_required
+@permissions.permission_required(permissions.Perm.FULFIL)
 @require_POST
 def staff_fulfilled(request: HttpRequest, winner_id: int) -> HttpResponse:
     winner = get_object_or_404(DrawWinner.objects.select_related("draw"), pk=winner_id)

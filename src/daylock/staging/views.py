@@ -21,8 +21,8 @@ from daylock.staging.services import Actor, TestToolError
 
 View = Callable[..., HttpResponse]
 
-
-staff_required = permissions.staff_required("the test utilities")
+#: Every page here is a test utility: admins only (not moderators), never production.
+testtools_required = permissions.permission_required(permissions.Perm.TEST_UTILITIES)
 
 
 def _forms(data: dict[str, Form] | None = None) -> dict[str, Form]:
@@ -53,13 +53,13 @@ def _page(request: HttpRequest, status: int = 200, **bound: Form) -> HttpRespons
     return render(request, "staging/testtools.html", context, status=status)
 
 
-@staff_required
+@testtools_required
 @require_http_methods(["GET"])
 def index(request: HttpRequest) -> HttpResponse:
     return _page(request)
 
 
-@staff_required
+@testtools_required
 @require_http_methods(["GET"])
 def audit(request: HttpRequest) -> HttpResponse:
     only = request.GET.get("testtools") == "1"
@@ -80,7 +80,7 @@ def _run(request: HttpRequest, key: str, form: Form, act: Callable[[], str]) -> 
     return redirect("staging:index")
 
 
-@staff_required
+@testtools_required
 @require_POST
 def unlock_day(request: HttpRequest) -> HttpResponse:
     form = UnlockDayForm(request.POST, prefix="unlock")
@@ -99,7 +99,7 @@ def unlock_day(request: HttpRequest) -> HttpResponse:
     return _run(request, "unlock_form", form, act)
 
 
-@staff_required
+@testtools_required
 @require_POST
 def complete(request: HttpRequest) -> HttpResponse:
     form = CompleteForm(request.POST, prefix="complete")
@@ -120,7 +120,7 @@ def complete(request: HttpRequest) -> HttpResponse:
     return _run(request, "complete_form", form, act)
 
 
-@staff_required
+@testtools_required
 @require_POST
 def clock_move(request: HttpRequest) -> HttpResponse:
     form = ClockForm(request.POST, prefix="clock")
@@ -143,7 +143,7 @@ def clock_move(request: HttpRequest) -> HttpResponse:
     return _run(request, "clock_form", form, act)
 
 
-@staff_required
+@testtools_required
 @require_POST
 def eligibility(request: HttpRequest) -> HttpResponse:
     form = EligibilityForm(request.POST, prefix="eligibility")
