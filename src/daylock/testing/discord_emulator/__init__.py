@@ -9,6 +9,12 @@ Used in three ways:
 * development: :func:`django_mount` mounts one in-process emulator at
   ``/_emulator/discord/`` (the development ``DISCORD_API_BASE`` points there).
 
+Layout, one job per module: :mod:`.app` (the WSGI entry point that routes to an area),
+:mod:`.oauth` (OAuth2 and the Bearer lookups), :mod:`.bot` (the bot REST routes),
+:mod:`.control` (``/_emulator/``), :mod:`.faults`, :mod:`.state` (everything remembered,
+behind one lock), :mod:`.web` (request/response plumbing), :mod:`.config`, :mod:`.server`
+and :mod:`.django_adapter` (how it is served).
+
 Stdlib-only apart from the Django mount (imported lazily) and ``requests`` for the
 test helper that plays the user on the consent page.
 """
