@@ -61,7 +61,7 @@ class Consumed:
 def _fail_after_first_batch(
     monkeypatch: pytest.MonkeyPatch, error: BaseException, consumed: Consumed
 ) -> None:
-    """The batch consumer (``freeze_entrants``) formats and hashes the first batch, then
+    """The batch consumer (``freeze_entrants``) formats the first batch, then
     ``error`` is raised while it asks for the second, as a bug or a Ctrl-C would."""
     real = algorithm.freeze_entrants
 

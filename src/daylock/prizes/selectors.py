@@ -35,10 +35,9 @@ ENTRANTS_CHUNK_BYTES = 1 << 20
 #: Rows per batch when streaming the eligibility query (about 16 batches per million).
 STREAM_BATCH = 65_536
 #: Share of the entrant list the run ranks in CPython while PostgreSQL ranks the rest on
-#: the other core (:func:`first_ranks`). CPython's sha256 per entrant is about twice as
-#: fast as PostgreSQL's ``sha256()`` over ``string_to_table`` (0.5 against 0.93 µs here),
-#: so both finish together at about 0.68; 0.7 measured best at a million entrants.
-PYTHON_SHARE = 0.7
+#: the other core (:func:`first_ranks`). Per entrant CPython's sha256 and heap take about
+#: 0.5 µs here, PostgreSQL's query about 0.8 µs, so both finish together at about 0.62.
+PYTHON_SHARE = 0.62
 
 
 def binary_cursor() -> psycopg.Cursor[Any]:
@@ -122,13 +121,19 @@ def entrants_encoded(draw: Draw) -> bytes:
 #: Ranks 1..k of the entrants in the stored encoding from byte ``start`` (1-based) on,
 #: with the published key: sha256(seed ":" id), ties by the smaller id. The lines are the
 #: decimal ids the key hashes, hashed as they are (digits only, which the text-to-bytea
-#: cast keeps byte for byte; ~15 % faster than convert_to()).
+#: cast keeps byte for byte; ~15 % faster than convert_to()). The lines are split in the
+#: select list, where unnest() hands them on one by one: split in FROM, every line is
+#: first written to a tuplestore, which spills to disk past work_mem (2.4x slower).
 _RANK_IN_POSTGRESQL = """
 SELECT line::bigint
-FROM {table} AS entrants,
-     string_to_table(convert_from(substr(entrants.encoded, %(start)s), 'SQL_ASCII'), E'\\n')
-     AS line
-WHERE entrants.draw_id = %(draw)s AND line <> ''
+FROM (
+    SELECT unnest(string_to_array(
+        convert_from(substr(encoded, %(start)s), 'SQL_ASCII'), E'\\n'
+    )) AS line
+    FROM {table}
+    WHERE draw_id = %(draw)s
+) AS entrants
+WHERE line <> ''
 ORDER BY sha256(%(prefix)s || line::bytea), line::bigint
 LIMIT %(k)s
 """
@@ -141,7 +146,8 @@ def first_ranks(*, draw: Draw, k: int) -> list[int]:
     On PostgreSQL the list is cut in two at a line: CPython ranks the first
     ``PYTHON_SHARE`` of it (:func:`daylock.prizes.draw.winners_from_encoding`) while, in a
     thread on the same connection and transaction, PostgreSQL ranks the rest in SQL on
-    the other core: ~0.37 s for a million entrants instead of ~0.5 s in CPython alone.
+    the other core: ~0.3 s for a million entrants instead of ~0.5 s in CPython alone
+    (when the other core is free).
     The k best of each part hold the k best of all; the definition
     (:func:`daylock.prizes.draw.winners`) orders the at most 2k candidates, so the SQL
     only has to find its part's k best. psycopg connections are thread-safe; this thread
