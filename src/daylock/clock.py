@@ -39,7 +39,7 @@ from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
 from django.core.cache.backends.dummy import DummyCache
 from django.core.cache.backends.locmem import LocMemCache
-from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
 from daylock import config
@@ -135,40 +135,6 @@ def _read_database(scopes: list[str]) -> Offsets:
     found: Offsets = dict.fromkeys(scopes)
     found.update(rows)
     return found
-
-
-def overrides_sql(*, user_id_sql: str = "%s") -> str:
-    """SQL for two scalar subqueries: the environment's offset and one user's, the
-    user being the SQL expression ``user_id_sql`` (a column of the page's own query,
-    or by default one ``%s`` parameter; NULL for nobody). A page that runs one query
-    anyway reads the overrides in it and hands the two values to :func:`remember`,
-    instead of a cache round trip of its own."""
-    from daylock.core.models import ClockOverride
-
-    table = connection.ops.quote_name(ClockOverride._meta.db_table)
-    offset = connection.ops.quote_name(ClockOverride._meta.get_field("offset").column)
-    scope = connection.ops.quote_name(ClockOverride._meta.get_field("scope").column)
-    select = f"(SELECT o.{offset} FROM {table} o WHERE o.{scope} = "  # noqa: S608
-    user = f"'{USER_SCOPE_PREFIX}' || CAST({user_id_sql} AS TEXT)"
-    return f"{select}'{ENVIRONMENT_SCOPE}'), {select}{user})"
-
-
-def remember(*, user_id: int | None, environment_offset: Any, user_offset: Any) -> None:
-    """Keep overrides read by :func:`overrides_sql` for the rest of this request (its
-    memo); outside a request scope there is no memo and nothing is kept."""
-    memo = _memo.get()
-    if memo is None:
-        return
-    memo[ENVIRONMENT_SCOPE] = _as_offset(environment_offset)
-    if user_id is not None:
-        memo[user_scope(user_id)] = _as_offset(user_offset)
-
-
-def _as_offset(value: Any) -> timedelta | None:
-    # PostgreSQL returns an interval as a timedelta; SQLite stores microseconds.
-    if value is None or isinstance(value, timedelta):
-        return value
-    return timedelta(microseconds=int(value))
 
 
 def overrides_changed(*, using: str = DEFAULT_DB_ALIAS) -> None:

@@ -106,6 +106,11 @@ else:
     # Test databases are always named daylock_test…, never the configured database.
     _db["TEST"] = {"NAME": _name if _name.startswith("daylock_test") else f"daylock_test_{_name}"}
     _db.setdefault("OPTIONS", {})["application_name"] = f"daylock-{_env}"
+    # Parameters bound by PostgreSQL, so psycopg prepares a statement the connection has
+    # run prepare_threshold times and then only executes it (the ORM's queries of every
+    # page view are planned once per connection). Like any prepared statement, this does
+    # not suit a pooler in transaction mode (none is used).
+    _db["OPTIONS"] |= {"server_side_binding": True, "prepare_threshold": 5}
     # Django's backend with a health check that needs no round trip (see its docstring).
     _db["ENGINE"] = "daylock.core.postgresql"
 DATABASES = {"default": _db}
@@ -129,8 +134,8 @@ else:
             "KEY_PREFIX": f"daylock:{_env}",
         }
     }
-# cached_db with a user id on each row (see daylock.accounts.sessions).
-SESSION_ENGINE = "daylock.accounts.sessions"
+# Sessions in the database (django_session), read through a copy in the cache (Redis).
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 # Distinct cookie names: two environments on one host (ports differ) never mix sessions.
 SESSION_COOKIE_NAME = f"daylock_{_env}_session"
 CSRF_COOKIE_NAME = f"daylock_{_env}_csrftoken"

@@ -1,14 +1,12 @@
-"""The session's user is read by one prepared statement: the same user as the ORM
-would load, and the same refusals (banned, deactivated, unknown, malformed id)."""
+"""The authentication backend loads the session's user as the ORM does and refuses
+banned, deactivated, unknown and malformed ids."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import pytest
 from django.db.models import Model
 
-from daylock.accounts.backends import DaylockBackend, prefetched_user
+from daylock.accounts.backends import DaylockBackend
 from daylock.accounts.models import Role, User
 
 pytestmark = pytest.mark.django_db
@@ -39,26 +37,3 @@ def test_banned_and_deactivated_users_are_not_logged_in(change: dict[str, bool])
 @pytest.mark.parametrize("user_id", [987654321, "not-a-number", None])
 def test_unknown_or_malformed_ids_are_nobody(user_id: object) -> None:
     assert DaylockBackend().get_user(user_id) is None
-
-
-def test_a_prefetched_row_is_checked_like_a_read_one_without_a_query(
-    django_assert_num_queries: Any,
-) -> None:
-    user = User.objects.create_user(username="pat")
-    banned = User.objects.create_user(username="ban", is_banned=True)
-    rows = {
-        u.pk: tuple(getattr(u, f.attname) for f in User._meta.concrete_fields)
-        for u in (user, banned)
-    }
-    with django_assert_num_queries(0):
-        with prefetched_user(user.pk, rows[user.pk]):
-            loaded = DaylockBackend().get_user(user.pk)
-        with prefetched_user(banned.pk, rows[banned.pk]):
-            assert DaylockBackend().get_user(banned.pk) is None
-        with prefetched_user(user.pk, None):  # the page's query found no such user
-            assert DaylockBackend().get_user(user.pk) is None
-    assert loaded is not None and _fields(loaded) == _fields(user)
-    with django_assert_num_queries(1), prefetched_user(banned.pk, rows[banned.pk]):
-        assert DaylockBackend().get_user(user.pk) is not None  # another id: read as usual
-    with django_assert_num_queries(1):
-        assert DaylockBackend().get_user(user.pk) is not None  # outside the block: read

@@ -21,7 +21,7 @@ def test_every_cache_key_is_prefixed_with_the_environment() -> None:
 
 @pytest.mark.django_db
 def test_sessions_live_in_redis_under_the_prefix(client: Client) -> None:
-    assert settings.SESSION_ENGINE == "daylock.accounts.sessions"  # cached_db, see there
+    assert settings.SESSION_ENGINE == "django.contrib.sessions.backends.cached_db"
     client.force_login(User.objects.create(username="sessioned"))
     session_keys = [k for k in raw_keys() if "django.contrib.sessions" in k]
     assert session_keys and all(k.startswith("daylock:staging:") for k in session_keys)

@@ -1,10 +1,8 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from unittest import mock
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from daylock import clock
@@ -63,27 +61,3 @@ def test_banner_shows_a_moved_clock(client: object) -> None:
     ClockOverride.objects.create(scope=clock.ENVIRONMENT_SCOPE, offset=timedelta(days=1))
     body = client.get("/").content.decode()  # type: ignore[attr-defined]
     assert "Clock moved to" in body
-
-
-def test_overrides_read_by_another_query_serve_the_rest_of_the_request() -> None:
-    """What a page's own query read (``overrides_sql``) is what ``now`` and the banner
-    use for the rest of the request, with no read of their own; SQLite's microsecond
-    integers are offsets too."""
-    sql = f"SELECT {clock.overrides_sql()}"
-    ClockOverride.objects.create(scope=clock.ENVIRONMENT_SCOPE, offset=timedelta(hours=1))
-    ClockOverride.objects.create(scope=clock.user_scope(7), offset=timedelta(days=3))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [7])
-        environment_offset, user_offset = cursor.fetchone()
-    with clock.request_scope(), mock.patch.object(clock, "_load", side_effect=AssertionError):
-        clock.remember(user_id=7, environment_offset=environment_offset, user_offset=user_offset)
-        moved = clock.active_override(user_id=7)
-        assert moved is not None and moved.offset == timedelta(days=3)
-        assert clock.now(user_id=7) - timezone.now() > timedelta(days=2, hours=23)
-        assert clock.now() - timezone.now() > timedelta(minutes=59)
-    with clock.request_scope(), mock.patch.object(clock, "_load", side_effect=AssertionError):
-        clock.remember(user_id=None, environment_offset=90_000_000, user_offset=None)
-        moved = clock.active_override()
-        assert moved is not None and moved.offset == timedelta(seconds=90)
-    clock.remember(user_id=7, environment_offset=timedelta(days=9), user_offset=None)
-    assert clock.now() - timezone.now() < timedelta(hours=2)  # no request scope: no memo

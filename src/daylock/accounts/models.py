@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractUser
-from django.contrib.sessions.backends.base import SessionBase
-from django.contrib.sessions.base_session import AbstractBaseSession
 from django.db import models
 
 
@@ -41,23 +39,3 @@ class DiscordAccount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.username} ({self.discord_id})"
-
-
-class Session(AbstractBaseSession):
-    """Django's session row, plus the id of the user it logs in (kept by
-    :class:`daylock.accounts.sessions.SessionStore` at every save).
-
-    With that column a page's own query can read the session together with the
-    user's data — the day page reads session, user and day in one statement
-    (``events.selectors.day_page_get``) — and sessions can be found by user.
-    Not a foreign key: the authentication backend decides whether the id still
-    logs anyone in, exactly as for a session read from the cache.
-    """
-
-    user_id = models.BigIntegerField(null=True, db_index=True)
-
-    @classmethod
-    def get_session_store_class(cls) -> type[SessionBase]:
-        from daylock.accounts.sessions import SessionStore
-
-        return SessionStore

@@ -31,8 +31,7 @@ ANONYMOUS = Viewer(signed_in=False, name="", staff=False)
 
 
 def frame(request: HttpRequest) -> dict[str, Any]:
-    """The frame's values apart from the CSRF field: plain, immutable values (a
-    memoised page is keyed by them, see :mod:`daylock.core.pages`)."""
+    """The frame's values apart from the CSRF field."""
     policy = config.policy()
     user = getattr(request, "user", None)
     signed_in = user is not None and user.is_authenticated

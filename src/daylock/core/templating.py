@@ -14,30 +14,21 @@ as Django would: ``url()`` is :func:`django.urls.reverse`, the filters are Djang
 
 from __future__ import annotations
 
-import functools
 from datetime import date, datetime
 from typing import Any
 
 from django.template import defaultfilters
 from django.templatetags.static import static
 from django.templatetags.tz import do_timezone
-from django.urls import get_script_prefix, get_urlconf, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString
 from jinja2 import Environment
 
 
 def url(name: str, *args: Any) -> str:
-    """``{{ url("events:day", slug, number) }}`` — Django's ``{% url %}``.
-
-    Memoised: a URL depends only on the URLconf, the script prefix and the arguments,
-    and reversing cost a sixth of the day page's rendering."""
-    return _reverse(get_urlconf(), get_script_prefix(), name, args)
-
-
-@functools.lru_cache(maxsize=4096)
-def _reverse(urlconf: str | None, prefix: str, name: str, args: tuple[Any, ...]) -> str:
-    return reverse(name, urlconf=urlconf, args=args or None)
+    """``{{ url("events:day", slug, number) }}`` — Django's ``{% url %}``: :func:`reverse`."""
+    return reverse(name, args=args or None)
 
 
 def format_date(value: date | datetime | None, fmt: str) -> str:

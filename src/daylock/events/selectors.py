@@ -12,15 +12,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import connection
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
 from django.http import Http404
-from django.utils import timezone
 
 from daylock import clock, config
-from daylock.accounts.backends import USER_COLUMN_COUNT, user_columns_sql
-from daylock.accounts.models import DiscordAccount, Session, User
-from daylock.core.prepared import PreparedQuery
+from daylock.accounts.models import DiscordAccount, User
 from daylock.events import timelock
 from daylock.events.models import (
     MAX_DAYS,
@@ -73,160 +79,83 @@ def solved_tiers(*, user: User | None, day: Day) -> set[Tier]:
     return {Tier(t) for t in tiers}
 
 
-# --- the day page (the hottest page: one query) ----------------------------------------
+# --- the day page (the most requested page) ------------------------------------------
 
 
 @dataclass(frozen=True)
 class DayPage:
-    """Everything the day page shows, read by :func:`day_page_get` in one query."""
+    """Everything the day page shows for one visitor, read by :func:`day_page_get`."""
 
     event: Event
+    #: ``day.event`` is ``event``.
     day: Day
     #: The day's challenges by tier, normal first. Their ``answer`` is not loaded.
     challenges: dict[Tier, Challenge]
-    #: Tiers this user has solved on this day (empty for anonymous visitors).
+    #: Tiers this visitor has solved on this day (empty for anonymous visitors).
     solved: frozenset[Tier]
-    #: This user's rating of this day, if they gave feedback.
+    #: This visitor's rating of this day, if they gave feedback.
     feedback_rating: int | None
-    #: Whom the page was read for: the user id asked for, or the one the session's
-    #: row names (None: anonymous, or no such session).
-    user_id: int | None = None
-    #: The user's own row, read in the same query for the authentication backend
-    #: (:func:`daylock.accounts.backends.prefetched_user`); None if there is no such
-    #: user or the page was read for an anonymous visitor.
-    user_row: tuple[Any, ...] | None = None
-    #: Read by session: the session row's data (``SessionStore.adopt``), None if the
-    #: session has no unexpired row.
-    session_data: str | None = None
 
 
-# Columns in each model's field order (Model.from_db pairs them up positionally).
-_EVENT_FIELDS = ["id", "slug", "name", "time_zone", "starts_on", "day_count", "published"]
-_DAY_FIELDS = ["id", "event_id", "number", "title", "body_markdown"]
-_CHALLENGE_FIELDS = ["id", "day_id", "tier", "prompt"]
-#: ``w`` is whom the page is for: one row (user_id, session_data) from ``{who}``.
-_DAY_PAGE_SQL = """
-SELECT e.id, e.slug, e.name, e.time_zone, e.starts_on, e.day_count, e.published,
-       d.id, d.event_id, d.number, d.title, d.body_markdown,
-       c.id, c.day_id, c.tier, c.prompt,
-       EXISTS (SELECT 1 FROM {progress} p
-               WHERE p.user_id = w.user_id AND p.day_id = d.id AND p.tier = c.tier),
-       (SELECT f.rating FROM {feedback} f
-        WHERE f.user_id = w.user_id AND f.event_id = e.id AND f.day_id = d.id),
-       {unlocked},
-       {clock},
-       w.user_id, w.session_data,
-       {user_columns}
-FROM {event} e
-JOIN {day} d ON d.event_id = e.id
-LEFT JOIN {challenge} c ON c.day_id = d.id
-LEFT JOIN ({who}) w ON TRUE
-LEFT JOIN {user} u ON u.id = w.user_id
-WHERE e.slug = %s AND e.published AND d.number = %s AND d.number <= e.day_count
-ORDER BY c.tier
-"""
-_WHO = {
-    "user": "SELECT CAST(%s AS BIGINT) AS user_id, CAST(NULL AS TEXT) AS session_data",
-    "session": (
-        f"SELECT s.user_id, s.session_data FROM {Session._meta.db_table} s "  # noqa: S608
-        "WHERE s.session_key = %s AND s.expire_date > %s"
-    ),
-}
-_TABLES = {
-    "event": Event._meta.db_table,
-    "day": Day._meta.db_table,
-    "challenge": Challenge._meta.db_table,
-    "progress": Progress._meta.db_table,
-    "feedback": Feedback._meta.db_table,
-    "user": User._meta.db_table,
-}
-#: Early unlocks (a test utility) are read only where the policy has test_utilities.
-_UNLOCKED_SQL = (
-    f"EXISTS (SELECT 1 FROM {DayUnlock._meta.db_table} u "  # noqa: S608 - our table name
-    "WHERE u.day_id = d.id AND (u.user_id IS NULL OR u.user_id = w.user_id))"
-)
-#: By whom the page is read for, whether early unlocks (``policy.test_utilities``) and
-#: moved clocks (``policy.clock_override``) are honoured; the clock's overrides are
-#: read in the same query, so a page view costs no cache round trip for them.
-_DAY_PAGE = {
-    (who, unlocks, moved_clock): PreparedQuery(
-        f"daylock_day_page_{who}_{int(unlocks)}{int(moved_clock)}",
-        _DAY_PAGE_SQL.format(
-            who=_WHO[who],
-            unlocked=_UNLOCKED_SQL if unlocks else "FALSE",
-            clock=clock.overrides_sql(user_id_sql="w.user_id") if moved_clock else "NULL, NULL",
-            user_columns=user_columns_sql("u"),
-            **_TABLES,
-        ),
-    )
-    for who in _WHO
-    for unlocks in (True, False)
-    for moved_clock in (True, False)
-}
+def day_page_get(*, slug: str, number: int, user_id: int | None) -> DayPage:
+    """The day page's data if the day is open for this user (None: an anonymous
+    visitor); 404 otherwise, exactly like :func:`event_get` + :func:`day_get_open`
+    (unpublished event, no such day, a day past ``day_count``, a locked day: the same
+    404, so a locked day's title is not revealed).
 
-
-def day_page_get(
-    *, slug: str, number: int, user_id: int | None = None, session_key: str | None = None
-) -> DayPage:
-    """The day page's data if the day is open for this user, in ONE query; 404
-    otherwise, exactly like :func:`event_get` + :func:`day_get_open` (unpublished event,
-    no such day, a day past ``day_count``, a locked day: all the same 404).
-
-    For ``user_id`` (None: an anonymous visitor), or, given ``session_key``, for the
-    user that session's row names — the row is read in the same query, so a page
-    view needs no session read of its own (``DayPage.session_data``).
-
-    The same rules as those selectors plus :func:`challenges_for`,
-    :func:`solved_tiers` and :func:`feedback_get`, written as one hand-made SQL
-    statement because this page is served far more often than any other: the ORM
-    spent more time building those five queries than PostgreSQL spent answering
-    them. Plain SQL that PostgreSQL and SQLite both run; ``tests/events`` checks it
-    against the ORM selectors.
+    The same rules as those selectors plus :func:`challenges_for`, :func:`solved_tiers`
+    and :func:`feedback_get` (``tests/events/test_day_page.py`` checks they agree), in
+    two indexed queries: the day with its event, the user's rating and (where the
+    policy has test utilities) whether a test utility unlocked it early; then its
+    challenges, each with whether the user solved it. Deciding the time lock needs
+    :func:`daylock.clock.now`, which reads moved clocks only where the policy allows
+    them: production runs the two queries and nothing else.
     """
     if not 1 <= number <= MAX_DAYS:
         raise Http404("no such day")
-    policy = config.policy()
-    unlocks, moved_clock = policy.test_utilities, policy.clock_override
-    params: list[Any]
-    if session_key is None:
-        who, params = "user", [user_id]
-    else:
-        who, params = "session", [session_key, timezone.now()]
-    rows = _DAY_PAGE[who, unlocks, moved_clock].fetchall([*params, slug, number])
-    if not rows:
+    rating: Any = Value(None, output_field=IntegerField())
+    if user_id is not None:
+        own = Feedback.objects.filter(user_id=user_id, day=OuterRef("pk"))
+        rating = Subquery(own.values("rating")[:1])
+    unlocked: Any = Value(False)
+    if config.policy().test_utilities:
+        who = Q(user=None) if user_id is None else Q(user=None) | Q(user_id=user_id)
+        unlocked = Exists(DayUnlock.objects.filter(who, day=OuterRef("pk")))
+    found = (
+        Day.objects.select_related("event")
+        .filter(
+            event__slug=slug,
+            event__published=True,
+            number=number,
+            number__lte=F("event__day_count"),
+        )
+        .annotate(feedback_rating=rating, unlocked=unlocked)
+        .first()
+    )
+    if found is None:
         raise Http404("no such day")
-    first = rows[0]
-    reader = first[21]
-    if moved_clock:
-        clock.remember(user_id=reader, environment_offset=first[19], user_offset=first[20])
-    db = connection.alias
-    event = Event.from_db(db, _EVENT_FIELDS, first[0:7])
-    day = Day.from_db(db, _DAY_FIELDS, first[7:12])
-    day.event = event
-    now = clock.now(user_id=reader)
-    if now < timelock.unlock_instant(event, day.number) and not first[18]:
+    early: bool = found.unlocked
+    if not early and clock.now(user_id=user_id) < found.unlocks_at:
         raise Http404("no such day")
+    solved: Any = Value(False)
+    if user_id is not None:
+        progress = Progress.objects.filter(user_id=user_id, day_id=found.pk, tier=OuterRef("tier"))
+        solved = Exists(progress)
     challenges: dict[Tier, Challenge] = {}
-    solved = set()
-    for row in rows:
-        if row[12] is None:  # a day without challenges: the LEFT JOIN's empty row
-            continue
-        challenge = Challenge.from_db(db, _CHALLENGE_FIELDS, row[12:16])
-        challenge.day = day
-        tier = Tier(challenge.tier)
-        challenges[tier] = challenge
-        if row[16]:
-            solved.add(tier)
-    ordered = {tier: challenges[tier] for tier in Tier if tier in challenges}
+    solved_tiers: set[Tier] = set()
+    rows = Challenge.objects.filter(day_id=found.pk).only("id", "day_id", "tier", "prompt")
+    for challenge in rows.annotate(solved=solved):
+        challenge.day = found
+        challenges[Tier(challenge.tier)] = challenge
+        if challenge.solved:
+            solved_tiers.add(Tier(challenge.tier))
+    day_rating: int | None = found.feedback_rating
     return DayPage(
-        event=event,
-        day=day,
-        challenges=ordered,
-        solved=frozenset(solved),
-        feedback_rating=first[17],
-        user_id=reader,
-        user_row=first[23 : 23 + USER_COLUMN_COUNT] if first[23] is not None else None,
-        session_data=first[22],
+        event=found.event,
+        day=found,
+        challenges={tier: challenges[tier] for tier in Tier if tier in challenges},
+        solved=frozenset(solved_tiers),
+        feedback_rating=day_rating,
     )
 
 

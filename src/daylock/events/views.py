@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -17,10 +16,7 @@ from django.urls import reverse
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
-from daylock.accounts.backends import prefetched_user
 from daylock.accounts.models import User
-from daylock.accounts.sessions import adopt
-from daylock.core import pages
 from daylock.events import selectors, services
 from daylock.events.forms import AnswerForm, FeedbackForm
 from daylock.events.models import Day, Event, Tier
@@ -69,9 +65,8 @@ def event_detail(request: HttpRequest, slug: str) -> HttpResponse:
 
 @dataclass(frozen=True)
 class TierPanel:
-    """One challenge on the day page, as plain values: the page is memoised by them
-    (:mod:`daylock.core.pages`), and resolving ``tier.label`` on an enum member in a
-    template costs more than building these."""
+    """One challenge on the day page, with its answer field (blank, or bound to what was
+    just submitted, with its errors)."""
 
     tier: str
     label: str
@@ -82,18 +77,6 @@ class TierPanel:
     errors: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class EventHeading:
-    slug: str
-    name: str
-
-
-@dataclass(frozen=True)
-class DayHeading:
-    number: int
-    title: str
-
-
 def _answer_auto_id(tier: Tier) -> str:
     return f"id_{tier.value}_%s"
 
@@ -101,8 +84,8 @@ def _answer_auto_id(tier: Tier) -> str:
 @functools.cache
 def _blank_answer_input(tier: Tier) -> SafeString:
     """The empty answer field's HTML: the same on every page view, so rendered once
-    per process (a widget renders through templates, which costs more than the rest
-    of the page)."""
+    per process (a widget renders through Django's template engine, which cost more
+    than the rest of the page)."""
     return AnswerForm(auto_id=_answer_auto_id(tier))["answer"].as_widget()
 
 
@@ -138,45 +121,20 @@ def _render_day(
     status: int = 200,
 ) -> HttpResponse:
     signed_in = _player(request) is not None
-    event, day = page.event, page.day
     context = {
-        "event": EventHeading(slug=event.slug, name=event.name),
-        "day": DayHeading(number=day.number, title=day.title),
+        "event": page.event,
+        "day": page.day,
         "signed_in": signed_in,
         "login_url": None if signed_in else _login_url(request),
-        "body_html": render_markdown(day.body_markdown),
-        "panels": tuple(_panel(page, tier, (bound or {}).get(tier)) for tier in page.challenges),
+        "body_html": render_markdown(page.day.body_markdown),
+        "panels": [_panel(page, tier, (bound or {}).get(tier)) for tier in page.challenges],
         "feedback_rating": page.feedback_rating,
     }
-    if bound is None and status == 200:
-        return pages.render_memoised(request, "events/day.html", context)
     return render(request, "events/day.html", context, status=status)
 
 
 def day_detail(request: HttpRequest, slug: str, number: int) -> HttpResponse:
-    """The most requested page: one query reads the session's row, the user it names
-    and the day for that user. The session takes the row's data (``adopt``) and the
-    authentication backend checks the user's row as usual (``prefetched_user``). If
-    the session does not log anyone in, or the day is not open for that user, the day
-    is read again for whoever ``request.user`` really is."""
-    key = request.session.session_key
-    if key is None:  # no session cookie: an anonymous visitor
-        return _render_day(request, selectors.day_page_get(slug=slug, number=number))
-    page: selectors.DayPage | None = None
-    with contextlib.suppress(Http404):
-        page = selectors.day_page_get(slug=slug, number=number, session_key=key)
-    claimed = None
-    if page is not None and page.session_data is not None:
-        claimed = adopt(request.session, page.session_data)
-    prefetched = (
-        prefetched_user(claimed, page.user_row)
-        if page is not None and claimed is not None and claimed == page.user_id
-        else contextlib.nullcontext()
-    )
-    with prefetched:
-        player_id = _player_id(request)
-    if page is None or player_id != page.user_id:
-        page = selectors.day_page_get(slug=slug, number=number, user_id=player_id)
+    page = selectors.day_page_get(slug=slug, number=number, user_id=_player_id(request))
     return _render_day(request, page)
 
 
