@@ -26,6 +26,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("staff/outbox/", include("daylock.discord.urls")),
     # Read-only, in every environment (production included).
     path("staff/audit/", views.audit_list, name="audit"),
+    path("staff/packs/", include("daylock.events.pack_urls")),
     path("admin/", admin.site.urls),
 ]
 
