@@ -94,6 +94,17 @@ def test_freezing_batches_in_any_order_gives_the_list_and_its_encoding(
     assert draw.winners_from_encoding(seed, frozen.encoded, k) == oracle
 
 
+def test_freezing_checks_the_order_across_batch_boundaries() -> None:
+    """Each batch ascending is not enough: a batch starting at or below the previous
+    batch's last id means the list must be sorted and deduplicated."""
+    for batches in ([[1, 5], [3, 4]], [[1, 2], [2, 3]], [[2, 3], [1]], [[1], [], [3], [2]]):
+        ids = sorted({i for batch in batches for i in batch})
+        frozen = draw.freeze_entrants(batches)
+        assert (frozen.ids, frozen.encoded) == (ids, draw.encode_entrants(ids)), batches
+    assert draw.freeze_entrants([[1, 2], [], [3]]).encoded == b"1\n2\n3\n"
+    assert draw.freeze_entrants([]).encoded == b""
+
+
 def test_freezing_refuses_ids_below_one() -> None:
     with pytest.raises(ValueError, match="positive integers"):
         draw.freeze_entrants([[3, 0]])
