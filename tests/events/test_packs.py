@@ -500,6 +500,20 @@ def test_files_that_are_not_packs_say_where(data: bytes, expected: str) -> None:
     assert problems_of(data)[0].startswith(expected)
 
 
+def test_oversized_files_and_long_problem_lists_are_cut_short(
+    good: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def break_every_title(pack: dict[str, Any]) -> None:
+        pack["days"] = [{**pack["days"][0], "number": n, "title": ""} for n in range(1, 61)]
+        pack["event"]["day_count"] = 60
+
+    problems = problems_of(edited(good, break_every_title))
+    assert len(problems) == packs.MAX_PROBLEMS + 1
+    assert problems[-1] == "… and 10 more problem(s)"
+    monkeypatch.setattr(packs, "MAX_PACK_BYTES", 100)
+    assert problems_of(good)[0].startswith(f"the file has {len(good)} bytes, more than the 100")
+
+
 def test_the_schema_file_is_a_valid_schema_that_documents_every_field() -> None:
     schema = packs.schema()
     packs._validator.cache_clear()
@@ -565,6 +579,12 @@ def test_import_command_reports_invalid_packs_and_refusals(tmp_path: Path) -> No
     assert caught.value.returncode == 1
     assert "REFUSED day 1: it opened at" in out.getvalue()
     assert state_of("running") == before
+
+
+def test_import_command_says_when_the_file_cannot_be_read(tmp_path: Path) -> None:
+    with pytest.raises(CommandError, match=r"cannot read .*missing\.json: No such file") as caught:
+        run_event("import", str(tmp_path / "missing.json"))
+    assert caught.value.returncode == 1
 
 
 def test_staging_imports_without_asking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -758,6 +778,22 @@ def test_staff_upload_lists_problems_and_refusals(pack_file: Path) -> None:
     body = page.content.decode()
     assert "Refused: it opened at" in body
     assert 'action="/staff/packs/apply/"' not in body
+
+
+def test_staff_upload_refuses_oversized_files_and_forged_apply_forms(
+    pack_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin = client_as(Role.ADMIN)
+    monkeypatch.setattr(packs, "MAX_PACK_BYTES", 100)
+    page = upload(admin, pack_file.read_bytes())
+    assert page.status_code == 400
+    assert "more than a pack may (100)" in page.content.decode()
+    monkeypatch.undo()
+    forged = admin.post("/staff/packs/apply/", {"pack": "not base64!", "confirm": "yes"})
+    assert forged.status_code == 302
+    follow = admin.get(forged["Location"]).content.decode()
+    assert "The form did not carry a valid pack: upload the file again." in follow
+    assert not Event.objects.exists()
 
 
 def test_staff_upload_in_production_needs_the_environment_name(pack_file: Path) -> None:

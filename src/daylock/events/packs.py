@@ -391,6 +391,13 @@ def _semantic_problems(loaded: dict[str, Any], pack: Pack) -> list[str]:
     return problems
 
 
+def _invalid(problems: list[str]) -> PackInvalid:
+    if len(problems) <= MAX_PROBLEMS:
+        return PackInvalid(problems)
+    more = len(problems) - MAX_PROBLEMS
+    return PackInvalid([*problems[:MAX_PROBLEMS], f"… and {more} more problem(s)"])
+
+
 def pack_parse(*, data: bytes) -> Pack:
     """Read and validate a pack file: JSON, the schema, then the rules a schema cannot
     say. Raises :class:`PackInvalid` listing every problem found with its field path."""
@@ -398,11 +405,11 @@ def pack_parse(*, data: bytes) -> Pack:
     _check_header(loaded)
     problems = _schema_problems(loaded)
     if problems:
-        raise PackInvalid(problems[:MAX_PROBLEMS])
+        raise _invalid(problems)
     pack = _build(loaded)
     problems = _semantic_problems(loaded, pack)
     if problems:
-        raise PackInvalid(problems[:MAX_PROBLEMS])
+        raise _invalid(problems)
     return pack
 
 
