@@ -49,6 +49,16 @@ PORT_RANGE = range(18600, 18650)
 VOLATILE_COLUMNS: Mapping[str, frozenset[str]] = {
     "procrastinate_workers": frozenset({"last_heartbeat"}),
 }
+#: Rows production's own worker writes on its own schedule (periodic jobs such as the
+#: outbox sweep, deferred at every cron tick whatever staging does) are not evidence
+#: about staging: left out of the checksum. Any other job, e.g. a message delivery,
+#: still counts.
+_PERIODIC = "SELECT job_id FROM procrastinate_periodic_defers WHERE job_id IS NOT NULL"
+ROW_FILTERS: Mapping[str, str] = {
+    "procrastinate_periodic_defers": "FALSE",
+    "procrastinate_jobs": f"id NOT IN ({_PERIODIC})",
+    "procrastinate_events": f"job_id NOT IN ({_PERIODIC})",
+}
 
 
 def free_port(taken: set[int], ports: range = PORT_RANGE) -> int:
@@ -402,8 +412,13 @@ def table_checksums(database_url: str) -> dict[str, tuple[int, str]]:
             )
             query = sql.SQL(
                 "SELECT count(*), md5(coalesce(string_agg(r, E'\\n' ORDER BY r), '')) "
-                "FROM (SELECT {} AS r FROM {}.{}) AS rows"
-            ).format(row_text, sql.Identifier(schema), sql.Identifier(table))
+                "FROM (SELECT {} AS r FROM {}.{} WHERE {}) AS rows"
+            ).format(
+                row_text,
+                sql.Identifier(schema),
+                sql.Identifier(table),
+                sql.SQL(ROW_FILTERS.get(table, "TRUE")),
+            )
             count, digest = conn.execute(query).fetchone() or (0, "")
             result[f"{schema}.{table}"] = (int(count), str(digest))
     return result
@@ -422,6 +437,12 @@ class Fingerprint:
     tables: dict[str, tuple[int, str]]
     redis: dict[bytes, bytes | None]
     discord_requests: list[dict[str, Any]]
+
+
+def only_its_own_identity_checks(recorded: list[dict[str, Any]]) -> bool:
+    """Before a run, production's Discord has seen only production's own worker asking
+    which bot it is at start (the ``discord-identity`` guard: ``GET /users/@me``)."""
+    return all(r["method"] == "GET" and r["path"].endswith("/users/@me") for r in recorded)
 
 
 def production_fingerprint(production: Instance) -> Fingerprint:
