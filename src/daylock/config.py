@@ -392,7 +392,7 @@ def check_redis_url(url: str) -> None:
     if parts.scheme not in {"redis", "rediss", "unix"}:
         raise Refusal("config", f"REDIS_URL has scheme {parts.scheme!r}", fix)
     try:
-        parse_url(url)
+        parse_url(url)  # type: ignore[no-untyped-call]
         parts.port  # noqa: B018 - raises on a port that is not a number
     except ValueError as exc:
         raise Refusal("config", f"REDIS_URL cannot be read ({exc})", fix) from None

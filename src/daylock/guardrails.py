@@ -75,12 +75,34 @@ def check_required_services(config: Config, *, guard: str) -> None:
         )
 
 
+def check_secret_key(config: Config, *, guard: str) -> None:
+    """A strong ``SECRET_KEY`` where the policy requires one (sessions and signatures of
+    staging are as forgeable as production's otherwise)."""
+    key = config.secret_key
+    if not config.policy.requires_strong_secret_key:
+        return
+    if (
+        len(key) < MIN_SECRET_KEY_LENGTH
+        or len(set(key)) < MIN_SECRET_KEY_UNIQUE_CHARS
+        or key.startswith("django-insecure-")
+        or key.startswith("development-only")
+    ):
+        raise Refusal(
+            guard,
+            f"SECRET_KEY is weak ({len(key)} characters, {len(set(key))} distinct; "
+            f"at least {MIN_SECRET_KEY_LENGTH} and {MIN_SECRET_KEY_UNIQUE_CHARS} needed)",
+            "generate one with `python -c 'import secrets; print(secrets.token_urlsafe(64))'`",
+        )
+
+
 def load_checked_config(environ: Mapping[str, str] | None = None) -> Config:
     """The ``config`` guard: parse, and (outside production, where the production
-    hygiene guard owns this rule) check the services the policy requires."""
+    hygiene guard owns these rules) check the services and the secret key the policy
+    requires."""
     config = load_config(environ)
     if not config.policy.is_production:
         check_required_services(config, guard="config")
+        check_secret_key(config, guard="config")
     return config
 
 
@@ -96,19 +118,7 @@ def check_production_hygiene(config: Config) -> str:
             f"PUBLIC_URL={config.public_url} is not https",
             "serve production over TLS and set PUBLIC_URL=https://…",
         )
-    key = config.secret_key
-    if (
-        len(key) < MIN_SECRET_KEY_LENGTH
-        or len(set(key)) < MIN_SECRET_KEY_UNIQUE_CHARS
-        or key.startswith("django-insecure-")
-        or key.startswith("development-only")
-    ):
-        raise Refusal(
-            guard,
-            f"SECRET_KEY is weak ({len(key)} characters, {len(set(key))} distinct; "
-            f"at least {MIN_SECRET_KEY_LENGTH} and {MIN_SECRET_KEY_UNIQUE_CHARS} needed)",
-            "generate one with `python -c 'import secrets; print(secrets.token_urlsafe(64))'`",
-        )
+    check_secret_key(config, guard=guard)
     if config.debug:
         raise Refusal(guard, "DEBUG is on", "unset DEBUG (production never runs with DEBUG)")
     if config.discord_delivery is not DeliveryMode.LIVE:

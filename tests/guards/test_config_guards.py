@@ -226,3 +226,15 @@ def test_libpq_variables_that_move_the_connection_are_refused(name: str) -> None
 )
 def test_connection_tuning_parameters_are_accepted(url: str) -> None:
     assert check_configuration(staging() | {"DATABASE_URL": url}).database_url == url
+
+
+@pytest.mark.parametrize("key", ["short-key-Q1", "ab" * 40, "django-insecure-" + "q7W-x" * 12])
+def test_staging_needs_a_strong_secret_key_too(key: str) -> None:
+    """Staging's sessions and signatures guard real staff accounts of its own."""
+    refusal = refused(staging() | {"SECRET_KEY": key})
+    assert refusal.guard == "config" and "SECRET_KEY is weak" in refusal.found
+
+
+def test_development_may_keep_its_built_in_key() -> None:
+    config = check_configuration({"APP_ENV": "development"})
+    assert config.secret_key.startswith("development-only")
