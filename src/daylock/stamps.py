@@ -355,12 +355,6 @@ def redis_client(url: str, *, timeout: float = 3.0) -> Any:
     return redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=timeout)
 
 
-def identify_redis(client: Any) -> RedisIdentity:
-    """``CLIENT INFO`` as the server reports it: the DB this connection really uses."""
-    info = client.client_info()
-    return RedisIdentity(server=str(info.get("laddr", "?")), db=int(info["db"]))
-
-
 def _parse_redis_stamp(raw: bytes | None) -> Stamp | None:
     if raw is None:
         return None
