@@ -16,7 +16,6 @@ what a destructive step later compares with, right before it acts.
 
 from __future__ import annotations
 
-import sys
 from typing import Literal
 
 from daylock import config, stamps
@@ -79,10 +78,3 @@ def require_destructive(*, command: str, capability: Capability) -> stamps.Datab
     """Policy first (no I/O), then the database stamp."""
     require_policy(command=command, capability=capability)
     return require_database(command=command)
-
-
-def stdin_is_interactive() -> bool:
-    try:
-        return sys.stdin is not None and sys.stdin.isatty()
-    except (AttributeError, ValueError):
-        return False

@@ -16,7 +16,6 @@ field by field) and applies it:
 from __future__ import annotations
 
 import hashlib
-import sys
 from argparse import ArgumentParser
 from pathlib import Path
 from typing import Any
@@ -24,17 +23,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from daylock import clock, config
+from daylock.core.confirm import environment_name_typed, stdin_is_interactive
 from daylock.events import packs
 from daylock.events.models import Event
-
-
-def stdin_is_interactive() -> bool:
-    """A terminal to ask at (the staging commands' rule; ``daylock.staging`` itself is
-    out of reach of the domain apps by the import contracts)."""
-    try:
-        return sys.stdin is not None and sys.stdin.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 class Command(BaseCommand):
@@ -129,14 +120,7 @@ class Command(BaseCommand):
                 "ask at; read the plan (--dry-run), then re-run with --yes",
                 returncode=2,
             )
-        self.stdout.write(
-            f"Type the environment's name ({environment}) to import this pack into it: ",
-            ending="",
-        )
-        self.stdout.flush()
-        try:
-            answer = input()
-        except EOFError:
-            answer = ""
-        if answer.strip() != environment:
+        if not environment_name_typed(
+            environment=environment, action="import this pack into it", out=self.stdout
+        ):
             raise CommandError("aborted: nothing was imported", returncode=1)

@@ -9,8 +9,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from daylock.config import Refusal
+from daylock.core.confirm import environment_name_typed, stdin_is_interactive
 from daylock.guardrails import refuse_and_exit
-from daylock.staging import guards
 from daylock.staging import reset as reset_module
 from daylock.staging.seed import DEFAULT_RANDOM_SEED, DEFAULT_USERS, SeedOptions
 from daylock.staging.services import Actor, audit
@@ -73,18 +73,14 @@ class Command(BaseCommand):
             )
 
     def _confirm(self, environment: str) -> None:
-        if not guards.stdin_is_interactive():
+        if not stdin_is_interactive():
             raise Refusal(
                 "reset",
                 "not confirmed: no --yes and no terminal to ask on",
                 "pass --yes to confirm a non-interactive reset",
             )
-        self.stdout.write(f"Type the environment's name ({environment}) to wipe it: ", ending="")
-        self.stdout.flush()
-        try:
-            answer = input()
-        except EOFError:
-            answer = ""
-        if answer.strip() != environment:
+        if not environment_name_typed(
+            environment=environment, action="wipe it", out=self.stdout
+        ):
             print("daylock: reset: aborted; nothing was changed", file=sys.stderr)
             raise SystemExit(1)
