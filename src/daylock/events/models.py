@@ -45,6 +45,15 @@ def validate_time_zone(value: str) -> None:
         ) from None
 
 
+def validate_snowflake(value: str | None) -> None:
+    """A Discord id: digits only (roles and channels are picked by name in the editor,
+    which stores the id)."""
+    if value and not value.isdigit():
+        raise ValidationError(
+            "%(value)s is not a Discord id (digits only)", params={"value": value}, code="snowflake"
+        )
+
+
 def validate_not_reserved(value: str) -> None:
     if value in RESERVED_SLUGS:
         raise ValidationError(
@@ -69,6 +78,19 @@ class Event(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(MAX_DAYS)]
     )
     published = models.BooleanField(default=False)
+    #: Discord roles granted for a normal / veteran completion, and the channel where
+    #: the event is announced: ids of this environment's server. NULL is "not set" (the
+    #: pack format writes ``null``); a check constraint keeps ``""`` out, so "not set"
+    #: has one spelling.
+    completion_role_normal_id = models.CharField(  # noqa: DJ001 - NULL is "not set"
+        max_length=32, null=True, blank=True, validators=[validate_snowflake]
+    )
+    completion_role_veteran_id = models.CharField(  # noqa: DJ001 - NULL is "not set"
+        max_length=32, null=True, blank=True, validators=[validate_snowflake]
+    )
+    announce_channel_id = models.CharField(  # noqa: DJ001 - NULL is "not set"
+        max_length=32, null=True, blank=True, validators=[validate_snowflake]
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -77,7 +99,13 @@ class Event(models.Model):
             models.CheckConstraint(
                 condition=Q(day_count__gte=1, day_count__lte=MAX_DAYS),
                 name="event_day_count_range",
-            )
+            ),
+            models.CheckConstraint(
+                condition=~Q(completion_role_normal_id="")
+                & ~Q(completion_role_veteran_id="")
+                & ~Q(announce_channel_id=""),
+                name="event_discord_ids_null_not_blank",
+            ),
         ]
 
     def __str__(self) -> str:

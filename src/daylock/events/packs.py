@@ -67,7 +67,18 @@ MAX_PROBLEMS = 50
 #: Field values are shown up to this many characters in a plan.
 SHOW_CHARS = 72
 
-EVENT_FIELDS = ("slug", "name", "description", "time_zone", "starts_on", "day_count", "published")
+EVENT_FIELDS = (
+    "slug",
+    "name",
+    "description",
+    "time_zone",
+    "starts_on",
+    "day_count",
+    "published",
+    "completion_role_normal_id",
+    "completion_role_veteran_id",
+    "announce_channel_id",
+)
 PRIZE_FIELDS = (
     "name",
     "description",
@@ -141,6 +152,10 @@ class EventSpec:
     starts_on: date
     day_count: int
     published: bool
+    #: Discord ids of the exporting environment's server, or None.
+    completion_role_normal_id: str | None
+    completion_role_veteran_id: str | None
+    announce_channel_id: str | None
 
     def as_json(self) -> dict[str, Any]:
         values = {name: getattr(self, name) for name in EVENT_FIELDS}
@@ -319,6 +334,9 @@ def _build(loaded: dict[str, Any]) -> Pack:
         starts_on=date.fromisoformat(raw_event["starts_on"]),
         day_count=raw_event["day_count"],
         published=raw_event["published"],
+        completion_role_normal_id=raw_event["completion_role_normal_id"],
+        completion_role_veteran_id=raw_event["completion_role_veteran_id"],
+        announce_channel_id=raw_event["announce_channel_id"],
     )
     days = sorted(
         (
