@@ -6,7 +6,9 @@
 * ``POST /users/@me/channels``: open (or reopen) the DM channel with a user;
 * ``POST /channels/{id}/messages``: post a message, deduplicated by ``nonce`` when
   ``enforce_nonce`` is set, over a window measured on the emulator's clock;
-* ``PUT``/``DELETE /guilds/{guild}/members/{user}/roles/{role}``: grant or remove a role.
+* ``PUT``/``DELETE /guilds/{guild}/members/{user}/roles/{role}``: grant or remove a role;
+* ``GET /guilds/{guild}/channels`` and ``GET /guilds/{guild}/roles``: the guild's
+  channels and roles (what the event editor offers by name).
 
 Every answer carries Discord's rate-limit headers, so the client's bucket handling runs
 against something realistic; the 429s themselves come from injected faults.
@@ -57,6 +59,9 @@ def route(*, state: EmulatorState, request: Request, route: str) -> Response | N
         if method != "POST":
             return method_not_allowed()
         return _post_message(state=state, request=request, channel_id=match[1])
+    directory = guild_directory_route(state=state, request=request, route=route)
+    if directory is not None:
+        return directory
     match = re.fullmatch(r"/guilds/(\d+)/members/(\d+)/roles/(\d+)", route)
     if match:
         if method not in {"PUT", "DELETE"}:
@@ -293,3 +298,70 @@ def _member_role(
             }
         )
     return Response(204, b"", headers)
+
+
+# ---------------------------------------------------------------------- the guild's directory
+
+
+def guild_directory_route(*, state: EmulatorState, request: Request, route: str) -> Response | None:
+    """``GET /guilds/{guild}/channels`` and ``GET /guilds/{guild}/roles``; None for any
+    other route."""
+    match = re.fullmatch(r"/guilds/(\d+)/(channels|roles)", route)
+    if match is None:
+        return None
+    if request.method != "GET":
+        return method_not_allowed()
+    if match[2] == "channels":
+        return _guild_channels(state=state, request=request, guild_id=match[1])
+    return _guild_roles(state=state, request=request, guild_id=match[1])
+
+
+def _guild_channels(*, state: EmulatorState, request: Request, guild_id: str) -> Response:
+    """The configured channels of the guild, as Discord's channel objects. With no
+    channels configured (any id then counts as a text channel of the guild) the list is
+    empty: the emulator knows no channel by name."""
+    headers = _authorized(state=state, request=request, bucket=f"GET /guilds/{guild_id}/channels")
+    if isinstance(headers, Response):
+        return headers
+    with state.lock:
+        if guild_id != state.config.guild_id:
+            return json_response(404, {"message": "Unknown Guild", "code": 10004}, headers)
+        channels = [
+            {
+                "id": channel.id,
+                "type": channel.type,
+                "guild_id": guild_id,
+                "name": channel.name,
+                "position": position,
+                "parent_id": None,
+            }
+            for position, channel in enumerate(state.config.channels)
+            if channel.guild_id in ("", guild_id)
+        ]
+    return json_response(200, channels, headers)
+
+
+def _guild_roles(*, state: EmulatorState, request: Request, guild_id: str) -> Response:
+    """The guild's roles as Discord's role objects, ``@everyone`` (whose id is the
+    guild's) first, as Discord lists it."""
+    headers = _authorized(state=state, request=request, bucket=f"GET /guilds/{guild_id}/roles")
+    if isinstance(headers, Response):
+        return headers
+    with state.lock:
+        if guild_id != state.config.guild_id:
+            return json_response(404, {"message": "Unknown Guild", "code": 10004}, headers)
+        named = [(role.id, role.name) for role in state.config.guild_roles]
+    roles = [
+        {
+            "id": role_id,
+            "name": name,
+            "color": 0,
+            "hoist": False,
+            "position": position,
+            "permissions": "0",
+            "managed": False,
+            "mentionable": False,
+        }
+        for position, (role_id, name) in enumerate([(guild_id, "@everyone"), *named])
+    ]
+    return json_response(200, roles, headers)
