@@ -119,6 +119,11 @@ def test_full_login_creates_admin_with_discord_account(emu: RunningEmulator) -> 
     home = client.get("/").content.decode()
     assert "ada" in home
     assert "Log out" in home
+    # Issue 14: the Discord admin can author in the Django admin (the role table decides).
+    admin_index = client.get("/admin/")
+    assert admin_index.status_code == 200
+    assert "/admin/events/event/add/" in admin_index.content.decode()
+    assert client.get("/admin/events/event/add/").status_code == 200
     # what Discord saw: PKCE verifier, Basic client auth, bearer calls
     token_call = emu.requests("/oauth2/token$")[0]
     assert token_call["status"] == 200
