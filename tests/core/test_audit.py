@@ -15,8 +15,9 @@ from django.urls import clear_url_caches
 
 import daylock.urls
 from daylock.accounts.models import Role, User
-from daylock.core.audit import AuditFilters, audit_entries, details_lines
+from daylock.core.audit import AuditFilters, audit_entries
 from daylock.core.models import AuditLog
+from daylock.core.readable import details_lines
 from daylock.core.services import audit_record
 from daylock.events.models import Challenge, Day, Event, Tier
 from daylock.prizes import services as prize_services
@@ -356,3 +357,16 @@ def test_a_refused_admin_write_leaves_no_audit_row() -> None:
     event.refresh_from_db()
     assert event.name == "Winter"
     assert not AuditLog.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_test_utilities_page_shows_the_same_readable_lines() -> None:
+    entry = audit_record(
+        action="testtools.clock_set",
+        target="clock of the environment",
+        details={"scope": "environment", "offset": "+2d", "had_override": False},
+    )
+    assert entry.details_lines == ["scope: environment", "offset: +2d", "had_override: no"]
+    page = _client(UserFactory(role=Role.ADMIN)).get("/staff/testtools/audit/").content.decode()
+    assert "scope: environment<br>offset: +2d<br>had_override: no" in page
+    assert "{&#39;scope" not in page

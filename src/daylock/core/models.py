@@ -7,6 +7,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from daylock.core import readable
 from daylock.stamps import STAMP_TABLE
 
 
@@ -69,3 +70,8 @@ class AuditLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.target}"
+
+    @property
+    def details_lines(self) -> list[str]:
+        """``details`` as lines a person reads, for every page that shows the log."""
+        return readable.details_lines(self.details)

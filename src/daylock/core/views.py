@@ -159,7 +159,7 @@ def audit_list(request: HttpRequest) -> HttpResponse:
         action=request.GET.get("action", "").strip(),
         target=request.GET.get("object", "").strip(),
     )
-    page, rows = audit.audit_page(filters=filters, page=request.GET.get("page"))
+    page = audit.audit_page(filters=filters, page=request.GET.get("page"))
     kept = {
         key: value
         for key, value in (
@@ -179,7 +179,6 @@ def audit_list(request: HttpRequest) -> HttpResponse:
         {
             "filters": filters,
             "page": page,
-            "rows": rows,
             "page_query": page_query,
             "actions": audit.audit_actions(),
             "actors": audit.audit_actors(),
