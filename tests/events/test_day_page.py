@@ -163,14 +163,14 @@ def count_queries(client: Client, url: str) -> list[str]:
     return [q["sql"] for q in captured.captured_queries]
 
 
-#: The user's row (Django's get_user), the day with its event, its challenges.
-PAGE_QUERIES = 3
+#: The user's row (Django's get_user) and the day page's statement.
+PAGE_QUERIES = 2
 
 
 def test_logged_in_day_page_queries(client: Client) -> None:
     """Staging (the tests' environment) may move clocks and unlock days early: besides
-    the page's three queries, one read of the override table; the early unlocks are
-    part of the day's query."""
+    the page's queries, one read of the override table; the early unlocks are part of
+    the page's statement."""
     EventFactory(slug="budget")
     client.force_login(UserFactory())
     queries = count_queries(client, "/events/budget/day/2/")
@@ -182,7 +182,7 @@ def test_logged_in_day_page_queries(client: Client) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_production_day_page_reads_no_clock_and_no_unlocks(client: Client) -> None:
     """As served (no transaction around the request): in production the page is the
-    user's row, the day and its challenges; neither moved clocks nor early unlocks are
+    user's row and the page's statement; neither moved clocks nor early unlocks are
     read (from the database or the cache), since the policy says they cannot exist."""
     EventFactory(slug="budget")
     client.force_login(UserFactory())
@@ -203,7 +203,7 @@ def test_production_day_page_reads_no_clock_and_no_unlocks(client: Client) -> No
 
 def test_anonymous_day_page_queries(client: Client, django_assert_max_num_queries: Any) -> None:
     EventFactory(slug="budget")
-    with production(), django_assert_max_num_queries(2):
+    with production(), django_assert_max_num_queries(1):
         assert client.get("/events/budget/day/2/").status_code == 200
 
 

@@ -10,19 +10,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from django.db.models import (
-    Count,
-    Exists,
-    F,
-    IntegerField,
-    OuterRef,
-    Q,
-    QuerySet,
-    Subquery,
-    Value,
-)
+from django.db import connection
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from django.http import Http404
 
 from daylock import clock, config
@@ -97,6 +87,48 @@ class DayPage:
     feedback_rating: int | None
 
 
+_EVENT_FIELDS = ("id", "slug", "name", "time_zone", "starts_on", "day_count", "published")
+_DAY_FIELDS = ("id", "event_id", "number", "title", "body_markdown")
+_CHALLENGE_FIELDS = ("id", "day_id", "tier", "prompt")
+#: One row per challenge (one row with NULL challenge columns for a day without any).
+#: Each column is named ``<model>__<field>`` or after what it says.
+_DAY_PAGE_SQL = """
+SELECT {event_columns}, {day_columns}, {challenge_columns},
+       EXISTS (SELECT 1 FROM {progress} p
+               WHERE p.user_id = %(user_id)s AND p.day_id = d.id AND p.tier = c.tier) AS solved,
+       (SELECT f.rating FROM {feedback} f
+        WHERE f.user_id = %(user_id)s AND f.day_id = d.id) AS feedback_rating,
+       {unlocked} AS unlocked_early
+FROM {event} e
+JOIN {day} d ON d.event_id = e.id
+LEFT JOIN {challenge} c ON c.day_id = d.id
+WHERE e.slug = %(slug)s AND e.published AND d.number = %(number)s AND d.number <= e.day_count
+"""
+
+
+def _day_page_sql(*, early_unlocks: bool) -> str:
+    unlocked = (
+        f"EXISTS (SELECT 1 FROM {DayUnlock._meta.db_table} u WHERE u.day_id = d.id "  # noqa: S608
+        "AND (u.user_id IS NULL OR u.user_id = %(user_id)s))"
+    )
+    return _DAY_PAGE_SQL.format(
+        event_columns=", ".join(f"e.{f} AS event__{f}" for f in _EVENT_FIELDS),
+        day_columns=", ".join(f"d.{f} AS day__{f}" for f in _DAY_FIELDS),
+        challenge_columns=", ".join(f"c.{f} AS challenge__{f}" for f in _CHALLENGE_FIELDS),
+        unlocked=unlocked if early_unlocks else "FALSE",
+        event=Event._meta.db_table,
+        day=Day._meta.db_table,
+        challenge=Challenge._meta.db_table,
+        progress=Progress._meta.db_table,
+        feedback=Feedback._meta.db_table,
+    )
+
+
+#: By whether early unlocks (a test utility) can exist: only where the policy has
+#: ``test_utilities``; elsewhere the statement does not read them.
+_DAY_PAGE = {early: _day_page_sql(early_unlocks=early) for early in (True, False)}
+
+
 def day_page_get(*, slug: str, number: int, user_id: int | None) -> DayPage:
     """The day page's data if the day is open for this user (None: an anonymous
     visitor); 404 otherwise, exactly like :func:`event_get` + :func:`day_get_open`
@@ -104,58 +136,47 @@ def day_page_get(*, slug: str, number: int, user_id: int | None) -> DayPage:
     404, so a locked day's title is not revealed).
 
     The same rules as those selectors plus :func:`challenges_for`, :func:`solved_tiers`
-    and :func:`feedback_get` (``tests/events/test_day_page.py`` checks they agree), in
-    two indexed queries: the day with its event, the user's rating and (where the
-    policy has test utilities) whether a test utility unlocked it early; then its
-    challenges, each with whether the user solved it. Deciding the time lock needs
-    :func:`daylock.clock.now`, which reads moved clocks only where the policy allows
-    them: production runs the two queries and nothing else.
+    and :func:`feedback_get` (``tests/events/test_day_page.py`` checks they agree), as
+    one SQL statement whose columns are read by name: building the same reads with the
+    ORM (a day query with a Subquery and an Exists, a challenge query with an Exists)
+    cost about twenty times the CPU of running this (see the README's benchmark
+    section). Plain SQL that PostgreSQL and SQLite both run; psycopg prepares it
+    on each connection after a few runs (``prepare_threshold`` in settings). Deciding the
+    time lock needs :func:`daylock.clock.now`, which reads moved clocks only where the
+    policy allows them: production runs this one statement and nothing else.
     """
     if not 1 <= number <= MAX_DAYS:
         raise Http404("no such day")
-    rating: Any = Value(None, output_field=IntegerField())
-    if user_id is not None:
-        own = Feedback.objects.filter(user_id=user_id, day=OuterRef("pk"))
-        rating = Subquery(own.values("rating")[:1])
-    unlocked: Any = Value(False)
-    if config.policy().test_utilities:
-        who = Q(user=None) if user_id is None else Q(user=None) | Q(user_id=user_id)
-        unlocked = Exists(DayUnlock.objects.filter(who, day=OuterRef("pk")))
-    found = (
-        Day.objects.select_related("event")
-        .filter(
-            event__slug=slug,
-            event__published=True,
-            number=number,
-            number__lte=F("event__day_count"),
-        )
-        .annotate(feedback_rating=rating, unlocked=unlocked)
-        .first()
-    )
-    if found is None:
+    sql = _DAY_PAGE[config.policy().test_utilities]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"user_id": user_id, "slug": slug, "number": number})
+        names = [column[0] for column in cursor.description]  # DB-API: name first
+        rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+    if not rows:
         raise Http404("no such day")
-    early: bool = found.unlocked
-    if not early and clock.now(user_id=user_id) < found.unlocks_at:
+    first, db = rows[0], connection.alias
+    event = Event.from_db(db, list(_EVENT_FIELDS), [first[f"event__{f}"] for f in _EVENT_FIELDS])
+    day = Day.from_db(db, list(_DAY_FIELDS), [first[f"day__{f}"] for f in _DAY_FIELDS])
+    day.event = event
+    if not first["unlocked_early"] and clock.now(user_id=user_id) < day.unlocks_at:
         raise Http404("no such day")
-    solved: Any = Value(False)
-    if user_id is not None:
-        progress = Progress.objects.filter(user_id=user_id, day_id=found.pk, tier=OuterRef("tier"))
-        solved = Exists(progress)
     challenges: dict[Tier, Challenge] = {}
-    solved_tiers: set[Tier] = set()
-    rows = Challenge.objects.filter(day_id=found.pk).only("id", "day_id", "tier", "prompt")
-    for challenge in rows.annotate(solved=solved):
-        challenge.day = found
+    solved: set[Tier] = set()
+    for row in rows:
+        if row["challenge__id"] is None:  # a day without challenges: the LEFT JOIN's row
+            continue
+        values = [row[f"challenge__{f}"] for f in _CHALLENGE_FIELDS]
+        challenge = Challenge.from_db(db, list(_CHALLENGE_FIELDS), values)
+        challenge.day = day
         challenges[Tier(challenge.tier)] = challenge
-        if challenge.solved:
-            solved_tiers.add(Tier(challenge.tier))
-    day_rating: int | None = found.feedback_rating
+        if row["solved"]:
+            solved.add(Tier(challenge.tier))
     return DayPage(
-        event=found.event,
-        day=found,
+        event=event,
+        day=day,
         challenges={tier: challenges[tier] for tier in Tier if tier in challenges},
-        solved=frozenset(solved_tiers),
-        feedback_rating=day_rating,
+        solved=frozenset(solved),
+        feedback_rating=first["feedback_rating"],
     )
 
 
