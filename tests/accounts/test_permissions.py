@@ -4,6 +4,7 @@ admin asks, and what a Discord admin may not do to operators' accounts."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -191,3 +192,26 @@ def test_players_get_a_403_in_the_admin_that_says_what_to_do() -> None:
     assert Client().get("/admin/")["Location"].startswith("/admin/login/")
     login = Client().get("/admin/login/").content.decode()
     assert "log in with Discord" in login
+
+
+def test_the_readme_shows_the_same_table() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    rows = {}
+    for line in readme.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 5 and cells[0].startswith("`") and cells[0].strip("`") in set(Perm):
+            perm = Perm(cells[0].strip("`"))
+            rows[perm] = (
+                cells[1],
+                {
+                    role
+                    for role, cell in zip(("admin", "moderator", "player"), cells[2:], strict=True)
+                    if cell == "✓"
+                },
+            )
+    assert set(rows) == set(Perm), "every permission has its README row"
+    for perm, (allows, roles) in rows.items():
+        assert allows == permissions.PERM_DESCRIPTIONS[perm], perm
+        assert roles == {role.value for role, held in ROLE_PERMISSIONS.items() if perm in held}, (
+            perm
+        )
