@@ -1,7 +1,10 @@
-"""Settings of the HTTP benchmark server: Daylock's own settings, unchanged, plus one
-bench-only URL (a plain view) so the baseline runs on exactly the same server,
-middleware and configuration as the page it is compared with."""
+"""Settings of the HTTP benchmark server: Daylock's own settings, unchanged, plus the
+bench-only URLs (``http_urls``) and one middleware that echoes a request header, so the
+baselines run on exactly the same server, middleware and configuration as the pages
+they are compared with."""
 
 from daylock.settings import *  # noqa: F403
+from daylock.settings import MIDDLEWARE
 
 ROOT_URLCONF = "http_urls"
+MIDDLEWARE = ["http_urls.EchoPlayer", *MIDDLEWARE]

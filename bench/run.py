@@ -27,7 +27,8 @@ sys.path.insert(0, str(BENCH_DIR))
 EXPECTED = ("bench_http", "bench_draw", "bench_reset", "bench_seed")
 RESULTS = BENCH_DIR / "results.json"
 BUDGET_S = 600
-#: The keys every results.json row carries (the HTTP row adds rps, p99_ms, baseline_rps).
+#: The keys every results.json row carries (HTTP rows add rps, p99_ms, baseline_rps and
+#: their p99; the storm row players_per_s and baseline_players_per_s).
 ROW_KEYS = ("name", "median_s", "runs", "baseline", "baseline_median_s", "ratio")
 
 
@@ -47,12 +48,19 @@ def _fmt_seconds(value: Any) -> str:
 
 def _cell(row: dict[str, Any], key: str) -> str:
     if key == "median":
+        if "players_per_s" in row:
+            return f"{row['players_per_s']:.0f} players/s, p99 {row['p99_ms']:.1f} ms"
         if "rps" in row:
             return f"{row['rps']:.0f} req/s, p99 {row['p99_ms']:.1f} ms"
         return _fmt_seconds(row.get("median_s"))
     if key == "baseline median":
+        if "baseline_players_per_s" in row:
+            return (
+                f"{row['baseline_players_per_s']:.0f} players/s, "
+                f"p99 {row['baseline_p99_ms']:.1f} ms"
+            )
         if "baseline_rps" in row:
-            return f"{row['baseline_rps']:.0f} req/s"
+            return f"{row['baseline_rps']:.0f} req/s, p99 {row['baseline_p99_ms']:.1f} ms"
         return _fmt_seconds(row.get("baseline_median_s"))
     if key == "ratio":
         ratio = row.get("ratio")
