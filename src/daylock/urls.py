@@ -27,6 +27,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     # Read-only, in every environment (production included).
     path("staff/audit/", views.audit_list, name="audit"),
     path("staff/packs/", include("daylock.events.pack_urls")),
+    path("staff/events/", include("daylock.events.editor_urls")),
     path("admin/", admin.site.urls),
 ]
 

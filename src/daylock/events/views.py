@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -119,9 +120,12 @@ def _render_day(
     *,
     bound: dict[Tier, AnswerForm] | None = None,
     status: int = 200,
+    preview: dict[str, Any] | None = None,
 ) -> HttpResponse:
     signed_in = _player(request) is not None
     context = {
+        # Staff preview (``preview_day``): what it says about the day; no answer form.
+        "preview": preview,
         "event": page.event,
         "day": page.day,
         "signed_in": signed_in,
@@ -131,6 +135,13 @@ def _render_day(
         "feedback_rating": page.feedback_rating,
     }
     return render(request, "events/day.html", context, status=status)
+
+
+def preview_day(request: HttpRequest, page: selectors.DayPage, **preview: Any) -> HttpResponse:
+    """The day page as players see it, marked as a preview, read-only (no answer form,
+    no feedback link). ``page`` must come without answers (the staff editor's
+    :func:`daylock.events.authoring.day_preview`); ``preview`` is shown on the banner."""
+    return _render_day(request, page, preview=preview)
 
 
 def day_detail(request: HttpRequest, slug: str, number: int) -> HttpResponse:
