@@ -272,6 +272,14 @@ def test_every_staff_url_for_every_role(samples: Samples, users: dict[str, User 
         "admin:index",
         "admin:events_event_change",
         "admin:prizes_prize_delete",
+        # The event editor (issue 14 item 2): admins only, the preview included.
+        "editor:list",
+        "editor:new",
+        "editor:edit",
+        "editor:prize_new",
+        "editor:prize_edit",
+        "editor:preview",
+        "editor:directory_refresh",
     ):
         assert expected in names, expected
     assert len(walked) > 60

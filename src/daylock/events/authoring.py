@@ -639,7 +639,9 @@ def prize_save(
                 setattr(candidate, name, getattr(data, name))
         else:
             candidate = Prize(event=event, **{n: getattr(data, n) for n in PRIZE_INPUT_FIELDS})
-        _merge(errors, _validation_errors(candidate, key=lambda name: name, exclude=["event"]))
+        # The model's own messages only where this function has not said it better.
+        model_errors = _validation_errors(candidate, key=lambda name: name, exclude=["event"])
+        _merge(errors, {k: v for k, v in model_errors.items() if k not in errors})
         if errors:
             raise ValidationError(errors)
         created = prize is None

@@ -350,7 +350,11 @@ def _guild_roles(*, state: EmulatorState, request: Request, guild_id: str) -> Re
     with state.lock:
         if guild_id != state.config.guild_id:
             return json_response(404, {"message": "Unknown Guild", "code": 10004}, headers)
-        named = [(role.id, role.name) for role in state.config.guild_roles]
+        named = [
+            # Position and managed (a bot's own role) where the configuration has them.
+            (role.id, role.name, getattr(role, "position", index), getattr(role, "managed", False))
+            for index, role in enumerate(state.config.guild_roles, start=1)
+        ]
     roles = [
         {
             "id": role_id,
@@ -359,9 +363,9 @@ def _guild_roles(*, state: EmulatorState, request: Request, guild_id: str) -> Re
             "hoist": False,
             "position": position,
             "permissions": "0",
-            "managed": False,
+            "managed": bool(managed),
             "mentionable": False,
         }
-        for position, (role_id, name) in enumerate([(guild_id, "@everyone"), *named])
+        for role_id, name, position, managed in [(guild_id, "@everyone", 0, False), *named]
     ]
     return json_response(200, roles, headers)
