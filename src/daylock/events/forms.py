@@ -154,6 +154,7 @@ class DayEditorForm(forms.Form):
     normal_answer = forms.CharField(
         label="Normal answer",
         max_length=MAX_ANSWER_LENGTH,
+        strip=False,  # "only whitespace" gets its own message from the editor's service
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
     veteran_prompt = forms.CharField(
@@ -162,6 +163,7 @@ class DayEditorForm(forms.Form):
     veteran_answer = forms.CharField(
         label="Veteran answer",
         max_length=MAX_ANSWER_LENGTH,
+        strip=False,  # "only whitespace" gets its own message from the editor's service
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
 
