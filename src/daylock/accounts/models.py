@@ -35,7 +35,39 @@ class DiscordAccount(models.Model):
     avatar = models.CharField(max_length=128, blank=True)
     in_guild = models.BooleanField(default=False)
     guild_role_ids = models.JSONField(default=list, blank=True)
+    #: When Daylock noticed the member had left the guild (a member sync or a refused
+    #: login; wall time); None while in the guild. Shown to staff next to prizes.
+    left_guild_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
         return f"{self.username} ({self.discord_id})"
+
+
+class GuildSync(models.Model):
+    """One run of ``daylock discord sync-members`` (the command, the worker or staff).
+
+    ``finished_at`` is set only when the whole member list was read and applied: a run
+    that failed half-way leaves it empty (with ``error``) and never counts as fresh.
+    Closing a prize's entries reads the newest finished run of the configured guild
+    (:func:`daylock.discord.membership.last_complete_sync`).
+    """
+
+    guild_id = models.CharField(max_length=32)
+    trigger = models.CharField(max_length=160)  # "cli", "worker", "staff:<username>"
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    pages = models.PositiveIntegerField(default=0)
+    members_listed = models.PositiveIntegerField(default=0)
+    accounts_present = models.PositiveIntegerField(default=0)
+    departed = models.PositiveIntegerField(default=0)
+    rejoined = models.PositiveIntegerField(default=0)
+    roles_changed = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        state = f"finished {self.finished_at:%Y-%m-%d %H:%M}" if self.finished_at else "unfinished"
+        return f"guild sync {self.pk} of {self.guild_id} ({state})"

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from daylock import config
 from daylock.accounts.models import DiscordAccount, Role, User
@@ -53,9 +54,9 @@ def user_login_from_discord(
     discord_id = str(profile["id"])
     if member is None:
         with transaction.atomic():
-            DiscordAccount.objects.filter(discord_id=discord_id).update(
-                in_guild=False, guild_role_ids=[]
-            )
+            accounts = DiscordAccount.objects.filter(discord_id=discord_id)
+            accounts.filter(left_guild_at=None).update(left_guild_at=timezone.now())
+            accounts.update(in_guild=False, guild_role_ids=[])
         raise LoginRefused(
             "not_in_guild",
             "You are not a member of the Discord server. Join the server first, then log in.",
@@ -72,9 +73,34 @@ def user_login_from_discord(
     return user
 
 
+def user_role_from_guild(
+    *, user: User, role_ids: Iterable[str], discord_id: str, actor_label: str = "discord"
+) -> bool:
+    """Give ``user`` the role their guild roles name, and Django's staff flag with it (a
+    role with any staff permission); True when an existing user's role changed, which is
+    audited. Saves only the audit row: the caller saves the user in its own transaction.
+
+    One rule for every path that learns a member's roles from Discord (login, the member
+    sync of :mod:`daylock.discord.membership`), so a demotion on the server is a demotion
+    here whichever path sees it first. Superusers keep staff access.
+    """
+    role = role_for_guild_roles(role_ids)
+    previous = user.role if user.pk is not None else None
+    user.role = role
+    user.is_staff = bool(ROLE_PERMISSIONS[role]) or user.is_superuser
+    if previous is None or previous == role:
+        return False
+    audit_record(
+        actor_label=actor_label,
+        action="accounts.role_synced",
+        target=f"user {user.get_username()}",
+        details={"discord_id": discord_id, "from": previous, "to": role.value},
+    )
+    return True
+
+
 def _upsert(*, discord_id: str, profile: Mapping[str, Any], member: Mapping[str, Any]) -> User:
     role_ids = [str(role_id) for role_id in member.get("roles") or []]
-    role = role_for_guild_roles(role_ids)
     username = str(profile.get("username") or f"discord-{discord_id}")
     global_name = str(profile.get("global_name") or "")
     with transaction.atomic():
@@ -85,34 +111,24 @@ def _upsert(*, discord_id: str, profile: Mapping[str, Any], member: Mapping[str,
             .first()
         )
         if account is None:
-            user = User(username=_free_username(username, exclude_pk=None), role=role)
+            user = User(username=_free_username(username, exclude_pk=None))
             user.set_unusable_password()
             account = DiscordAccount(user=user, discord_id=discord_id)
-            previous_role = None
         else:
             user = account.user
-            previous_role = user.role
             if user.username != username and not user.is_test_account:
                 user.username = _free_username(username, exclude_pk=user.pk)
         user.first_name = global_name[:150]
-        user.role = role
-        # Django's staff flag follows the role table: a role with any staff permission.
-        user.is_staff = bool(ROLE_PERMISSIONS[role]) or user.is_superuser
+        user_role_from_guild(user=user, role_ids=role_ids, discord_id=discord_id)
         user.save()
         account.user = user
         account.username = username[:64]
         account.global_name = global_name[:64]
         account.avatar = str(profile.get("avatar") or "")[:128]
         account.in_guild = True
+        account.left_guild_at = None
         account.guild_role_ids = role_ids
         account.save()
-        if previous_role is not None and previous_role != role:
-            audit_record(
-                actor_label="discord",
-                action="accounts.role_synced",
-                target=f"user {user.get_username()}",
-                details={"discord_id": discord_id, "from": previous_role, "to": role.value},
-            )
     return user
 
 
