@@ -147,7 +147,9 @@ _ID = re.compile(r"/\d+")
 
 def route_key(method: str, path: str) -> str:
     """``POST /channels/123/messages`` → ``POST /channels/123/messages`` (major id kept),
-    ``PUT /guilds/1/members/2/roles/3`` → ``PUT /guilds/1/members/{id}/roles/{id}``."""
+    ``PUT /guilds/1/members/2/roles/3`` → ``PUT /guilds/1/members/{id}/roles/{id}``.
+    The query string is not part of the route: every page of a list shares one bucket."""
+    path = path.split("?", 1)[0]
     match = _MAJOR.match(path)
     if match:
         head = match.group(0)
@@ -247,6 +249,17 @@ class DiscordClient:
     def remove_role(self, guild_id: str, user_id: str, role_id: str) -> None:
         """Take a role away (idempotent on Discord's side)."""
         self.request("DELETE", f"/guilds/{guild_id}/members/{user_id}/roles/{role_id}")
+
+    def guild_members(self, guild_id: str, *, after: str = "0", limit: int = 1000) -> list[Any]:
+        """One page of the guild's members (``GET /guilds/{id}/members``), in ascending
+        user id: the members whose id is above ``after`` (0 for the first page), at most
+        ``limit`` (1 to 1000). The next page is ``after`` = the last id of this one; a page
+        shorter than ``limit`` is the last. Needs the bot's Server Members intent."""
+        if not 1 <= limit <= 1000:
+            raise ValueError(f"limit must be 1-1000, got {limit}")
+        result = self.request("GET", f"/guilds/{guild_id}/members?limit={limit}&after={after}")
+        assert isinstance(result, list)
+        return result
 
     # --- transport ---------------------------------------------------------------
 
