@@ -91,6 +91,49 @@ def canonical_ids(values: Iterable[str]) -> frozenset[str]:
     return frozenset(filter(None, (canonical_id(value) for value in values)))
 
 
+#: A Discord id written as Discord writes one: 17 to 20 digits (ids since 2015 have at
+#: least 17), no leading zero, below 2**64.
+SNOWFLAKE_DIGITS = range(17, 21)
+
+
+def snowflake(value: object) -> str | None:
+    """``value`` if it is a Discord id exactly as Discord writes one, else None.
+
+    Strict, unlike :func:`canonical_id` (which reads leniently so that a guard can
+    *refuse* every spelling of production's ids): this is the rule for ids Daylock
+    *sends* or stores from staff — 17 to 20 ASCII digits, no leading zero, below 2**64.
+    ``"0"``, ``"123"``, a 23-digit run and ``" 1234…"`` are not ids; Discord answers
+    them with 50035 (Invalid Form Body). The emulator judges with this same function.
+    """
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        return None
+    text = str(value)
+    if len(text) not in SNOWFLAKE_DIGITS or not text.isascii() or not text.isdigit():
+        return None
+    if text[0] == "0" or int(text) > _MAX_SNOWFLAKE:
+        return None
+    return text
+
+
+def snowflake_problem(value: object) -> str:
+    """Why ``value`` is not a Discord id, in words staff can act on ("" when it is one)."""
+    if snowflake(value) is not None:
+        return ""
+    text = str(value)
+    if not text.strip():
+        return "is empty; a Discord id is 17 to 20 digits"
+    if not text.isascii() or not text.isdigit():
+        return (
+            f"{text[:40]!r} is not a Discord id: use digits only (in Discord: Settings → "
+            "Advanced → Developer Mode, then right-click → Copy ID)"
+        )
+    if text[0] == "0":
+        return f"{text[:40]!r} is not a Discord id: it starts with 0"
+    if len(text) not in SNOWFLAKE_DIGITS:
+        return f"{text[:40]!r} is not a Discord id: it has {len(text)} digits, not 17 to 20"
+    return f"{text[:40]!r} is not a Discord id: it is larger than 2**64 - 1"
+
+
 # --- the live guard ----------------------------------------------------------------
 
 

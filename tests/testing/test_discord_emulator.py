@@ -299,7 +299,7 @@ def test_bearer_required_and_scope_checked(discord_emulator: RunningEmulator) ->
 
 
 def test_bot_token_required(discord_emulator: RunningEmulator) -> None:
-    url = f"{discord_emulator.base_api_url}/channels/555/messages"
+    url = f"{discord_emulator.base_api_url}/channels/710000000000000555/messages"
     assert requests.post(url, json={"content": "hi"}, timeout=5).status_code == 401
     wrong = {"Authorization": "Bot wrong-token"}
     assert requests.post(url, json={"content": "hi"}, headers=wrong, timeout=5).status_code == 401
@@ -310,14 +310,14 @@ def test_bot_token_required(discord_emulator: RunningEmulator) -> None:
 
 def test_post_message_with_rate_limit_headers(discord_emulator: RunningEmulator) -> None:
     response = requests.post(
-        f"{discord_emulator.base_api_url}/channels/555/messages",
+        f"{discord_emulator.base_api_url}/channels/710000000000000555/messages",
         json={"content": "Day 3 is open", "allowed_mentions": {"parse": []}},
         headers=bot(discord_emulator),
         timeout=5,
     )
     assert response.status_code == 200
     message = response.json()
-    assert message["channel_id"] == "555"
+    assert message["channel_id"] == "710000000000000555"
     assert message["content"] == "Day 3 is open"
     assert message["author"]["bot"] is True
     for header in (
@@ -327,13 +327,13 @@ def test_post_message_with_rate_limit_headers(discord_emulator: RunningEmulator)
         "X-RateLimit-Bucket",
     ):
         assert header in response.headers
-    stored = discord_emulator.messages("555")
+    stored = discord_emulator.messages("710000000000000555")
     assert [m["id"] for m in stored] == [message["id"]]
     assert stored[0]["allowed_mentions"] == {"parse": []}
 
 
 def test_empty_and_oversized_messages_rejected(discord_emulator: RunningEmulator) -> None:
-    url = f"{discord_emulator.base_api_url}/channels/555/messages"
+    url = f"{discord_emulator.base_api_url}/channels/710000000000000555/messages"
     empty = requests.post(url, json={"content": ""}, headers=bot(discord_emulator), timeout=5)
     assert empty.status_code == 400
     assert empty.json()["code"] == 50006
@@ -346,23 +346,25 @@ def test_empty_and_oversized_messages_rejected(discord_emulator: RunningEmulator
 
 
 def test_enforce_nonce_returns_the_same_message(discord_emulator: RunningEmulator) -> None:
-    url = f"{discord_emulator.base_api_url}/channels/555/messages"
+    url = f"{discord_emulator.base_api_url}/channels/710000000000000555/messages"
     body = {"content": "winner!", "nonce": "outbox-42", "enforce_nonce": True}
     first = requests.post(url, json=body, headers=bot(discord_emulator), timeout=5).json()
     second = requests.post(url, json=body, headers=bot(discord_emulator), timeout=5).json()
     assert first["id"] == second["id"]
     assert len(discord_emulator.messages()) == 1
-    # without enforce_nonce, or in another channel, a new message is created
+    # without enforce_nonce a new message is created; in another channel the same
+    # sender's nonce still returns the first one (Discord deduplicates per sender)
     requests.post(
         url, json={**body, "enforce_nonce": False}, headers=bot(discord_emulator), timeout=5
     )
-    requests.post(
-        f"{discord_emulator.base_api_url}/channels/556/messages",
+    elsewhere = requests.post(
+        f"{discord_emulator.base_api_url}/channels/710000000000000556/messages",
         json=body,
         headers=bot(discord_emulator),
         timeout=5,
-    )
-    assert len(discord_emulator.messages()) == 3
+    ).json()
+    assert elsewhere["id"] == first["id"]
+    assert len(discord_emulator.messages()) == 2
     # after the nonce window a new message is created again
     discord_emulator.advance_clock(discord_emulator.config.nonce_window_seconds + 1)
     third = requests.post(url, json=body, headers=bot(discord_emulator), timeout=5).json()
@@ -392,7 +394,7 @@ def test_dm_channel_is_stable_and_accepts_messages(discord_emulator: RunningEmul
     assert sent.status_code == 200
     assert discord_emulator.messages()[0]["dm_recipient_id"] == PLAYER_USER_ID
     unknown = requests.post(
-        url, json={"recipient_id": "42"}, headers=bot(discord_emulator), timeout=5
+        url, json={"recipient_id": "742000000000000042"}, headers=bot(discord_emulator), timeout=5
     )
     assert unknown.status_code == 400
     assert unknown.json()["code"] == 50033
@@ -415,9 +417,9 @@ def test_role_grant_and_removal(discord_emulator: RunningEmulator) -> None:
     assert requests.put(url, timeout=5).status_code == 401
     outsider = url.replace(PLAYER_USER_ID, OUTSIDER_USER_ID)
     assert requests.put(outsider, headers=headers, timeout=5).json()["code"] == 10007
-    bad_role = url.replace(WINNER_ROLE_ID, "999")
+    bad_role = url.replace(WINNER_ROLE_ID, "799000000000000999")
     assert requests.put(bad_role, headers=headers, timeout=5).json()["code"] == 10011
-    bad_guild = url.replace(guild, "999")
+    bad_guild = url.replace(guild, "799000000000000999")
     assert requests.put(bad_guild, headers=headers, timeout=5).json()["code"] == 10004
     assert PLAYER_ROLE_ID in discord_emulator.config.user(PLAYER_USER_ID).roles  # type: ignore[union-attr]
 
@@ -438,7 +440,7 @@ def test_rate_limit_fault_for_next_n_requests(discord_emulator: RunningEmulator)
         timeout=5,
     )
     assert control.status_code == 201
-    url = f"{discord_emulator.base_api_url}/channels/555/messages"
+    url = f"{discord_emulator.base_api_url}/channels/710000000000000555/messages"
     for _ in range(2):
         limited = requests.post(
             url, json={"content": "x"}, headers=bot(discord_emulator), timeout=5
@@ -449,7 +451,7 @@ def test_rate_limit_fault_for_next_n_requests(discord_emulator: RunningEmulator)
             "retry_after": 0.25,
             "global": True,
         }
-        assert limited.headers["Retry-After"] == "0.25"
+        assert limited.headers["Retry-After"] == "1"  # whole seconds, rounded up
         assert limited.headers["X-RateLimit-Global"] == "true"
     # other paths were not affected, and the third request goes through
     dm = requests.post(
@@ -530,7 +532,7 @@ def test_request_record_redacts_secrets_and_is_clearable(discord_emulator: Runni
 
 def test_bot_token_redacted_in_record(discord_emulator: RunningEmulator) -> None:
     requests.post(
-        f"{discord_emulator.base_api_url}/channels/555/messages",
+        f"{discord_emulator.base_api_url}/channels/710000000000000555/messages",
         json={"content": "x"},
         headers=bot(discord_emulator),
         timeout=5,
@@ -543,7 +545,7 @@ def test_bot_token_redacted_in_record(discord_emulator: RunningEmulator) -> None
 def test_control_messages_users_reset_and_config(discord_emulator: RunningEmulator) -> None:
     control = discord_emulator.control_url
     requests.post(
-        f"{discord_emulator.base_api_url}/channels/555/messages",
+        f"{discord_emulator.base_api_url}/channels/710000000000000555/messages",
         json={"content": "hello"},
         headers=bot(discord_emulator),
         timeout=5,

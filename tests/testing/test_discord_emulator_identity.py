@@ -74,7 +74,9 @@ def test_bot_users_me_answers_the_bot_each_token_belongs_to(
         "Production Bot",
     )
     # A message posted with a token is authored by that token's bot.
-    message = post(discord_emulator, "555", {"content": "hi"}, token=production_token)
+    message = post(
+        discord_emulator, "710000000000000555", {"content": "hi"}, token=production_token
+    )
     assert message["author"]["id"] == PROD_BOT
 
 
@@ -82,7 +84,7 @@ def test_an_unknown_bot_token_is_401_with_discords_body(discord_emulator: Runnin
     response = me(discord_emulator, bot_token_for("700000000000000003"))
     assert response.status_code == 401
     assert response.json() == {"message": "401: Unauthorized", "code": 0}
-    assert channel(discord_emulator, "555", token="nope").status_code == 401
+    assert channel(discord_emulator, "710000000000000555", token="nope").status_code == 401
 
 
 def test_channels_answer_their_guild_and_unknown_ones_are_10003(
@@ -92,30 +94,30 @@ def test_channels_answer_their_guild_and_unknown_ones_are_10003(
     discord_emulator.reset(
         default_config(
             channels=[
-                GuildChannel("555", "general"),
-                GuildChannel("556", "elsewhere", guild_id=OTHER_GUILD, type=5),
+                GuildChannel("710000000000000555", "general"),
+                GuildChannel("710000000000000556", "elsewhere", guild_id=OTHER_GUILD, type=5),
             ]
         )
     )
-    assert channel(discord_emulator, "555").json() == {
-        "id": "555",
+    assert channel(discord_emulator, "710000000000000555").json() == {
+        "id": "710000000000000555",
         "guild_id": guild,
         "name": "general",
         "type": 0,
     }
-    assert channel(discord_emulator, "556").json()["guild_id"] == OTHER_GUILD
-    unknown = channel(discord_emulator, "557")
+    assert channel(discord_emulator, "710000000000000556").json()["guild_id"] == OTHER_GUILD
+    unknown = channel(discord_emulator, "710000000000000557")
     assert unknown.status_code == 404
     assert unknown.json()["code"] == 10003
     # A message to the other guild's channel is recorded in that guild.
-    post(discord_emulator, "556", {"content": "x"})
-    assert discord_emulator.messages("556")[0]["guild_id"] == OTHER_GUILD
+    post(discord_emulator, "710000000000000556", {"content": "x"})
+    assert discord_emulator.messages("710000000000000556")[0]["guild_id"] == OTHER_GUILD
 
 
 def test_without_configured_channels_any_channel_is_the_guilds(
     discord_emulator: RunningEmulator,
 ) -> None:
-    answer = channel(discord_emulator, "42424242")
+    answer = channel(discord_emulator, "742424242424242424")
     assert answer.status_code == 200
     assert answer.json()["guild_id"] == discord_emulator.config.guild_id
 
@@ -126,7 +128,7 @@ def test_bots_and_channel_guilds_survive_json_and_the_control_api(
     token = bot_token_for(PROD_BOT)
     config = default_config(
         bots=[EmulatedBot(token, PROD_BOT)],
-        channels=[GuildChannel("556", "elsewhere", guild_id=OTHER_GUILD)],
+        channels=[GuildChannel("710000000000000556", "elsewhere", guild_id=OTHER_GUILD)],
     )
     path = tmp_path / "emulator.json"
     path.write_text(json.dumps(config.to_json()))
@@ -137,13 +139,13 @@ def test_bots_and_channel_guilds_survive_json_and_the_control_api(
         f"{discord_emulator.control_url}/users",
         json={
             "bots": [{"token": token, "id": int(PROD_BOT), "username": "P"}],
-            "channels": [{"id": 556, "name": "x", "guild_id": int(OTHER_GUILD)}],
+            "channels": [{"id": 710000000000000556, "name": "x", "guild_id": int(OTHER_GUILD)}],
         },
         timeout=5,
     )
     assert replaced.status_code == 200, replaced.text
     assert me(discord_emulator, token).json()["id"] == PROD_BOT
-    assert channel(discord_emulator, "556").json()["guild_id"] == OTHER_GUILD
+    assert channel(discord_emulator, "710000000000000556").json()["guild_id"] == OTHER_GUILD
     duplicate = requests.put(
         f"{discord_emulator.control_url}/users",
         json={"bots": [{"token": "t", "id": "1"}, {"token": "t", "id": "2"}]},
@@ -168,17 +170,23 @@ def test_the_nonce_window_runs_on_the_clock_the_control_api_moves(
     discord_emulator: RunningEmulator,
 ) -> None:
     body = {"content": "winner!", "nonce": "outbox-7", "enforce_nonce": True}
-    first = post(discord_emulator, "555", body)
+    first = post(discord_emulator, "710000000000000555", body)
     clock = f"{discord_emulator.control_url}/clock"
     before = requests.get(clock, timeout=5).json()
     assert before["offset_seconds"] == 0
-    moved = requests.post(clock, json={"advance_seconds": 299}, timeout=5).json()
-    assert moved["offset_seconds"] == 299
-    assert requests.get(clock, timeout=5).json()["now"] >= before["now"] + 299
-    assert post(discord_emulator, "555", body)["id"] == first["id"]  # still deduplicated
+    window = discord_emulator.config.nonce_window_seconds
+    assert 60 <= window <= 120  # short by default: "the past few minutes" at the least
+    moved = requests.post(clock, json={"advance_seconds": window - 1}, timeout=5).json()
+    assert moved["offset_seconds"] == window - 1
+    assert requests.get(clock, timeout=5).json()["now"] >= before["now"] + window - 1
+    assert (
+        post(discord_emulator, "710000000000000555", body)["id"] == first["id"]
+    )  # still deduplicated
     requests.post(clock, json={"advance_seconds": 2}, timeout=5).raise_for_status()
-    assert post(discord_emulator, "555", body)["id"] != first["id"]  # the window is over
-    assert len(discord_emulator.messages("555")) == 2
+    assert (
+        post(discord_emulator, "710000000000000555", body)["id"] != first["id"]
+    )  # the window is over
+    assert len(discord_emulator.messages("710000000000000555")) == 2
     bad = requests.post(clock, json={"advance_seconds": "soon"}, timeout=5)
     assert bad.status_code == 400
 
@@ -188,7 +196,7 @@ def test_delay_after_does_the_work_then_answers_late(discord_emulator: RunningEm
     answered: list[float] = []
 
     def send() -> None:
-        post(discord_emulator, "555", {"content": "slow"})
+        post(discord_emulator, "710000000000000555", {"content": "slow"})
         answered.append(time.monotonic())
 
     started = time.monotonic()

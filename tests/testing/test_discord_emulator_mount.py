@@ -75,7 +75,7 @@ def test_mounted_bot_route_with_json_body() -> None:
     emulator.reset()
     client = Client()
     response = client.post(
-        f"{API}/channels/123/messages",
+        f"{API}/channels/710000000000000123/messages",
         data={"content": "hello", "nonce": "n1", "enforce_nonce": True},
         content_type="application/json",
         HTTP_AUTHORIZATION=f"Bot {settings.DAYLOCK.discord_bot_token}",
@@ -83,5 +83,7 @@ def test_mounted_bot_route_with_json_body() -> None:
     assert response.status_code == 200, response.content
     assert response["X-RateLimit-Limit"]
     assert emulator.messages()[0]["content"] == "hello"
-    denied = client.post(f"{API}/channels/123/messages", data={}, content_type="application/json")
+    denied = client.post(
+        f"{API}/channels/710000000000000123/messages", data={}, content_type="application/json"
+    )
     assert denied.status_code == 401

@@ -6,7 +6,11 @@ Speaks the parts of Discord's API v10 that Daylock uses, under ``/api/v10``:
 * OAuth2 with PKCE and the Bearer lookups (:mod:`.oauth`): the consent page, the token
   exchange, ``GET /users/@me`` and ``GET /users/@me/guilds/{guild}/member``;
 * the bot REST routes (:mod:`.bot`): the bot's own user, channels, messages with nonce
-  deduplication, DM channels and role grants, with rate-limit headers.
+  deduplication, DM channels and role grants, refused where Discord refuses them, with
+  rate limits enforced (:mod:`.limits`).
+
+Every API answer is checked against the invalid-request threshold first: past it, a
+Cloudflare-style ban (a 429 without JSON) answers everything until it lifts.
 
 The control API under ``/_emulator/`` (:mod:`.control`, never under ``/api``) lets tests
 in other processes read the record, inject faults (:mod:`.faults`), move the clock,
@@ -37,6 +41,7 @@ from daylock.testing.discord_emulator.web import (
     BadBody,
     Request,
     Response,
+    cloudflare_ban,
     discord_error,
     json_response,
     not_found,
@@ -61,6 +66,9 @@ class Emulator(EmulatorState):
             if entry is not None:
                 entry["status"] = response.status
                 entry["response"] = response.json_body
+                entry["scope"] = response.scope
+                # What Discord counts towards the ban: 401, 403, 429 (not shared).
+                self.note_invalid(response.status, response.scope)
         reason = STATUS_TEXT.get(response.status, "Unknown")
         headers = [*response.headers, ("Content-Length", str(len(response.body)))]
         start_response(f"{response.status} {reason}", headers)
@@ -76,6 +84,10 @@ class Emulator(EmulatorState):
                 return json_response(400, {"error": str(exc)})
         if not path.startswith(API_PREFIX + "/"):
             return not_found()
+        banned_for = self.banned_for()
+        if banned_for > 0:
+            # Cloudflare answers before Discord sees anything: no JSON, no rate headers.
+            return cloudflare_ban(retry_after=banned_for)
         fault = self.take_fault(request.method, path)
         answer_after = 0.0
         if fault is not None:
@@ -85,9 +97,9 @@ class Emulator(EmulatorState):
                 answer_after = fault.delay
             else:
                 limit = self.config.rate_limit_per_bucket
-                response = fault_response(fault, rate_limit_per_bucket=limit)
+                response = fault_response(fault, rate_limit_per_bucket=limit, now=self.now())
                 if response is not None:
-                    return response
+                    return self._via(response)
         try:
             response = self._route(request, path[len(API_PREFIX) :])
         except BadBody as exc:
@@ -95,6 +107,14 @@ class Emulator(EmulatorState):
         if answer_after:
             # After the work: the request took effect, but the client hears of it late.
             time.sleep(answer_after)
+        return self._via(response)
+
+    @staticmethod
+    def _via(response: Response) -> Response:
+        """Discord's API answers through Google's front end (``Via: 1.1 google``);
+        Cloudflare's ban page does not — clients such as discord.py tell them apart so."""
+        if response.scope != "cloudflare":
+            response.headers.append(("Via", "1.1 google"))
         return response
 
     def _route(self, request: Request, route: str) -> Response:

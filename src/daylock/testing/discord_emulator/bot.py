@@ -4,14 +4,21 @@
 * ``GET /users/@me``: the bot the token belongs to (how Daylock proves whose bot it holds);
 * ``GET /channels/{id}``: the channel, whose ``guild_id`` says which server it is in;
 * ``POST /users/@me/channels``: open (or reopen) the DM channel with a user;
-* ``POST /channels/{id}/messages``: post a message, deduplicated by ``nonce`` when
-  ``enforce_nonce`` is set, over a window measured on the emulator's clock;
+* ``POST /channels/{id}/messages``: post a message, deduplicated by ``nonce`` per sender
+  when ``enforce_nonce`` is set, over a window measured on the emulator's clock;
+  ``DELETE /channels/{id}/messages/{message}``: delete one;
 * ``PUT``/``DELETE /guilds/{guild}/members/{user}/roles/{role}``: grant or remove a role;
+  ``GET /guilds/{guild}/members/{user}``: a member and their roles;
 * ``GET /guilds/{guild}/channels`` and ``GET /guilds/{guild}/roles``: the guild's
   channels and roles (what the event editor offers by name).
 
-Every answer carries Discord's rate-limit headers, so the client's bucket handling runs
-against something realistic; the 429s themselves come from injected faults.
+Each route refuses the way Discord does: ids that are not snowflakes (50035), unknown
+channels, guilds, roles and members (10003, 10004, 10011, 10007), a channel the bot
+cannot see (50001) or post in (50013), a non-text channel (50008), a role at or above
+the bot's highest role (50013), a user who does not accept DMs (50007) or shares no
+server with the bot (50278), DMs opened too fast (40003). Rate limits are enforced
+(:mod:`.limits`): every answer carries Discord's rate-limit headers and a spent bucket
+answers 429.
 """
 
 from __future__ import annotations
@@ -20,22 +27,28 @@ import hashlib
 import re
 import secrets
 from typing import Any
+from urllib.parse import unquote
 
-from daylock.testing.discord_emulator.config import EmulatedBot
+from daylock.testing.discord_emulator import limits
+from daylock.testing.discord_emulator.config import TEXT_CHANNEL_TYPES, EmulatedBot
 from daylock.testing.discord_emulator.state import EmulatorState
 from daylock.testing.discord_emulator.web import (
     BadBody,
     Request,
     Response,
+    check_snowflakes,
     discord_error,
     json_object,
     json_response,
     method_not_allowed,
+    refusal,
 )
 
 #: Fields of a stored message that Discord's response does not have (the control API
 #: shows them, so tests can see where a message went and what it allowed to ping).
 _PRIVATE_MESSAGE_FIELDS = frozenset({"allowed_mentions", "dm_recipient_id", "guild_id"})
+#: Discord's limit on an audit-log reason (characters, once URL-decoded).
+AUDIT_REASON_MAX = 512
 
 
 def route(*, state: EmulatorState, request: Request, route: str) -> Response | None:
@@ -43,26 +56,39 @@ def route(*, state: EmulatorState, request: Request, route: str) -> Response | N
 
     ``GET /users/@me`` is the bot's only when the token is a ``Bot`` token; with any
     other credential the route is left to :mod:`~daylock.testing.discord_emulator.oauth`.
+    Ids in the path are matched loosely and judged by the route (50035), as Discord does.
     """
     method = request.method
     if route == "/users/@me" and _is_bot_request(request):
         return _me(state=state, request=request) if method == "GET" else method_not_allowed()
-    match = re.fullmatch(r"/channels/(\d+)", route)
+    match = re.fullmatch(r"/channels/([^/]+)", route)
     if match:
         if method != "GET":
             return method_not_allowed()
         return _get_channel(state=state, request=request, channel_id=match[1])
     if route == "/users/@me/channels":
         return _open_dm(state=state, request=request) if method == "POST" else method_not_allowed()
-    match = re.fullmatch(r"/channels/(\d+)/messages", route)
+    match = re.fullmatch(r"/channels/([^/]+)/messages", route)
     if match:
         if method != "POST":
             return method_not_allowed()
         return _post_message(state=state, request=request, channel_id=match[1])
+    match = re.fullmatch(r"/channels/([^/]+)/messages/([^/]+)", route)
+    if match:
+        if method != "DELETE":
+            return method_not_allowed()
+        return _delete_message(
+            state=state, request=request, channel_id=match[1], message_id=match[2]
+        )
     directory = guild_directory_route(state=state, request=request, route=route)
     if directory is not None:
         return directory
-    match = re.fullmatch(r"/guilds/(\d+)/members/(\d+)/roles/(\d+)", route)
+    match = re.fullmatch(r"/guilds/([^/]+)/members/([^/]+)", route)
+    if match and _is_bot_request(request):
+        if method != "GET":
+            return method_not_allowed()
+        return _get_member(state=state, request=request, guild_id=match[1], user_id=match[2])
+    match = re.fullmatch(r"/guilds/([^/]+)/members/([^/]+)/roles/([^/]+)", route)
     if match:
         if method not in {"PUT", "DELETE"}:
             return method_not_allowed()
@@ -93,41 +119,26 @@ def bot_of(*, state: EmulatorState, request: Request) -> EmulatedBot | None:
 def _authorized(
     *, state: EmulatorState, request: Request, bucket: str
 ) -> list[tuple[str, str]] | Response:
-    """The rate-limit headers of ``bucket`` for a known bot, or the 401 for anyone else."""
-    if bot_of(state=state, request=request) is None:
+    """The rate-limit headers of ``bucket`` for a known bot; the 401 for anyone else, or
+    the 429 when the bot is over the global limit or the bucket is spent."""
+    bot = bot_of(state=state, request=request)
+    if bot is None:
         return discord_error(401, "401: Unauthorized", 0)
-    return rate_headers(state=state, bucket=bucket)
-
-
-def rate_headers(*, state: EmulatorState, bucket: str) -> list[tuple[str, str]]:
-    """Count one request against ``bucket`` and describe it as Discord's headers do."""
-    limit = state.config.rate_limit_per_bucket
-    window = state.config.rate_limit_reset_seconds
-    now = state.now()
-    with state.lock:
-        reset_at, used = state.store.buckets.get(bucket, (now + window, 0))
-        if now >= reset_at:
-            reset_at, used = now + window, 0
-        used += 1
-        state.store.buckets[bucket] = (reset_at, used)
-    bucket_id = hashlib.sha1(bucket.encode(), usedforsecurity=False).hexdigest()[:16]
-    return [
-        ("X-RateLimit-Limit", str(limit)),
-        ("X-RateLimit-Remaining", str(max(limit - used, 0))),
-        ("X-RateLimit-Reset", f"{reset_at:.3f}"),
-        ("X-RateLimit-Reset-After", f"{max(reset_at - now, 0):.3f}"),
-        ("X-RateLimit-Bucket", bucket_id),
-    ]
+    limited = limits.take_global(state=state, bot_id=bot.id)
+    if limited is not None:
+        return limited
+    return limits.take_bucket(state=state, bucket=bucket)
 
 
 # ---------------------------------------------------------------------- routes
 
 
 def _me(*, state: EmulatorState, request: Request) -> Response:
+    headers = _authorized(state=state, request=request, bucket="GET /users/@me")
+    if isinstance(headers, Response):
+        return headers
     bot = bot_of(state=state, request=request)
-    if bot is None:
-        return discord_error(401, "401: Unauthorized", 0)
-    headers = rate_headers(state=state, bucket="GET /users/@me")
+    assert bot is not None  # _authorized() accepted the token
     return json_response(200, bot.user_object(), headers)
 
 
@@ -140,13 +151,16 @@ def _get_channel(*, state: EmulatorState, request: Request, channel_id: str) -> 
     headers = _authorized(state=state, request=request, bucket=f"GET /channels/{channel_id}")
     if isinstance(headers, Response):
         return headers
+    check_snowflakes(channel_id=channel_id)
     with state.lock:
         dm = _dm_channel(state=state, channel_id=channel_id)
         if dm is not None:
             return json_response(200, dict(dm), headers)
         channel = state.config.channel(channel_id)
     if channel is None:
-        return json_response(404, {"message": "Unknown Channel", "code": 10003}, headers)
+        return refusal(404, 10003, headers)
+    if not channel.bot_can_view:
+        return refusal(403, 50001, headers)
     body = {
         "id": channel.id,
         "guild_id": channel.guild_id,
@@ -163,17 +177,25 @@ def _dm_channel_id(recipient_id: str) -> str:
 
 
 def _open_dm(*, state: EmulatorState, request: Request) -> Response:
+    """``POST /users/@me/channels``: the DM channel with a user (the same one each time).
+
+    Opening a DM to someone who does not accept DMs works (the send is what fails);
+    opening many *new* ones quickly answers 40003.
+    """
     headers = _authorized(state=state, request=request, bucket="POST /users/@me/channels")
     if isinstance(headers, Response):
         return headers
     body = json_object(request)
     recipient = str(body.get("recipient_id", ""))
+    check_snowflakes(recipient_id=recipient)
     user = state.config.user(recipient)
     if user is None:
-        return json_response(400, {"message": "Invalid Recipient(s)", "code": 50033}, headers)
+        return refusal(400, 50033, headers)
     with state.lock:
         channel = state.store.dm_channels.get(recipient)
         if channel is None:
+            if not limits.take_dm_open(state=state):
+                return refusal(403, 40003, headers)
             channel = {
                 "id": _dm_channel_id(recipient),
                 "type": 1,
@@ -205,32 +227,51 @@ def _post_message(*, state: EmulatorState, request: Request, channel_id: str) ->
     headers = _authorized(state=state, request=request, bucket=bucket)
     if isinstance(headers, Response):
         return headers
+    check_snowflakes(channel_id=channel_id)
     with state.lock:
         dm = _dm_channel(state=state, channel_id=channel_id)
         channel = None if dm is not None else state.config.channel(channel_id)
         author = bot_of(state=state, request=request)
-    if dm is None and channel is None:
-        return json_response(404, {"message": "Unknown Channel", "code": 10003}, headers)
+        recipient = state.config.user(dm["recipients"][0]["id"]) if dm is not None else None
     assert author is not None  # _authorized() accepted the token
+    if dm is None and channel is None:
+        return refusal(404, 10003, headers)
+    if channel is not None:
+        if not channel.bot_can_view:
+            return refusal(403, 50001, headers)
+        if channel.type not in TEXT_CHANNEL_TYPES:
+            return refusal(400, 50008, headers)
+        if not channel.bot_can_send:
+            return refusal(403, 50013, headers)
+    elif recipient is None or not recipient.in_guild:
+        return refusal(403, 50278, headers)
+    elif not recipient.accepts_dms:
+        return refusal(403, 50007, headers)
     body = json_object(request)
     content = body.get("content") or ""
     embeds = body.get("embeds") or []
     if not isinstance(content, str) or len(content) > 2000:
         raise _too_long("content", 2000)
     if not content and not embeds:
-        return json_response(
-            400, {"message": "Cannot send an empty message", "code": 50006}, headers
-        )
+        return refusal(400, 50006, headers)
     nonce = body.get("nonce")
     if nonce is not None:
         nonce = str(nonce)
         if len(nonce) > 25:
             raise _too_long("nonce", 25)
+    shared = channel.shared_limit if channel is not None else None
+    busy = limits.take_shared(state=state, channel_id=channel_id, limit=shared, headers=headers)
+    if busy is not None:
+        return busy
     now = state.now()
     with state.lock:
         if nonce is not None and body.get("enforce_nonce"):
-            seen = state.store.nonces.get((channel_id, nonce))
+            # Per sender, as Discord documents it ("created by the same author"), not
+            # per channel; within the window only.
+            seen = state.store.nonces.get((author.id, nonce))
             if seen is not None and now - seen[0] <= state.config.nonce_window_seconds:
+                if seen[1]["id"] in state.store.deleted:
+                    return refusal(404, 10008, headers)
                 return json_response(200, _public_message(seen[1]), headers)
         message = {
             "id": state.snowflake(),
@@ -258,8 +299,12 @@ def _post_message(*, state: EmulatorState, request: Request, channel_id: str) ->
             "guild_id": channel.guild_id if channel is not None else None,
         }
         state.store.messages.append(message)
-        if nonce is not None:
-            state.store.nonces[(channel_id, nonce)] = (now, message)
+        earlier = state.store.nonces.get((author.id, nonce)) if nonce is not None else None
+        if nonce is not None and (
+            earlier is None or now - earlier[0] > state.config.nonce_window_seconds
+        ):
+            # The first message with a nonce is the one a repeat returns.
+            state.store.nonces[(author.id, nonce)] = (now, message)
     return json_response(200, _public_message(message), headers)
 
 
@@ -267,22 +312,83 @@ def _public_message(message: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in message.items() if k not in _PRIVATE_MESSAGE_FIELDS}
 
 
-def _member_role(
-    *, state: EmulatorState, request: Request, guild_id: str, user_id: str, role_id: str
+def _delete_message(
+    *, state: EmulatorState, request: Request, channel_id: str, message_id: str
 ) -> Response:
-    bucket = f"{request.method} /guilds/{guild_id}/members/roles"
+    """``DELETE /channels/{id}/messages/{message}``: the bot deletes its own message."""
+    bucket = f"DELETE /channels/{channel_id}/messages/{{id}}"
     headers = _authorized(state=state, request=request, bucket=bucket)
     if isinstance(headers, Response):
         return headers
-    if guild_id != state.config.guild_id:
-        return json_response(404, {"message": "Unknown Guild", "code": 10004}, headers)
-    roles = state.config.guild_roles
-    if roles and not any(r.id == role_id for r in roles):
-        return json_response(404, {"message": "Unknown Role", "code": 10011}, headers)
+    check_snowflakes(channel_id=channel_id, message_id=message_id)
     with state.lock:
+        found = any(
+            m["id"] == message_id and m["channel_id"] == channel_id for m in state.store.messages
+        )
+    if not found:
+        return refusal(404, 10008, headers)
+    state.delete_message(message_id)
+    return Response(204, b"", headers)
+
+
+def _get_member(*, state: EmulatorState, request: Request, guild_id: str, user_id: str) -> Response:
+    """``GET /guilds/{guild}/members/{user}``: a member with their roles (the bot reads
+    its own to know which roles it may grant)."""
+    headers = _authorized(state=state, request=request, bucket=f"GET /guilds/{guild_id}/members")
+    if isinstance(headers, Response):
+        return headers
+    check_snowflakes(guild_id=guild_id, user_id=user_id)
+    with state.lock:
+        if guild_id != state.config.guild_id:
+            return refusal(404, 10004, headers)
+        bot = state.config.bot_for_token(state.config.bot_token)
+        if bot is not None and user_id == bot.id:
+            member = {
+                "user": bot.user_object(),
+                "nick": None,
+                "roles": list(state.config.bot_role_ids),
+                "joined_at": "2024-01-01T00:00:00.000000+00:00",
+                "deaf": False,
+                "mute": False,
+                "flags": 0,
+                "pending": False,
+            }
+            return json_response(200, member, headers)
         user = state.config.user(user_id)
         if user is None or not user.in_guild:
-            return json_response(404, {"message": "Unknown Member", "code": 10007}, headers)
+            return refusal(404, 10007, headers)
+        return json_response(200, user.member_object(), headers)
+
+
+def _member_role(
+    *, state: EmulatorState, request: Request, guild_id: str, user_id: str, role_id: str
+) -> Response:
+    bucket = f"{request.method} /guilds/{guild_id}/members/{{id}}/roles/{{id}}"
+    headers = _authorized(state=state, request=request, bucket=bucket)
+    if isinstance(headers, Response):
+        return headers
+    check_snowflakes(guild_id=guild_id, user_id=user_id, role_id=role_id)
+    raw_reason = request.headers.get("X-Audit-Log-Reason")
+    reason = unquote(raw_reason) if raw_reason is not None else None
+    if reason is not None and len(reason) > AUDIT_REASON_MAX:
+        raise _too_long("reason", AUDIT_REASON_MAX)
+    with state.lock:
+        config = state.config
+        if guild_id != config.guild_id:
+            return refusal(404, 10004, headers)
+        role = config.role(role_id)
+        if config.guild_roles and role is None:
+            return refusal(404, 10011, headers)
+        user = config.user(user_id)
+        if user is None or not user.in_guild:
+            return refusal(404, 10007, headers)
+        if not config.bot_can_manage_roles:
+            return refusal(403, 50013, headers)
+        if role is not None and (
+            role.managed or config.role_position(role_id) >= config.bot_top_position()
+        ):
+            # Discord: a bot may only manage roles below its own highest role.
+            return refusal(403, 50013, headers)
         if request.method == "PUT" and role_id not in user.roles:
             user.roles.append(role_id)
         elif request.method == "DELETE" and role_id in user.roles:
@@ -293,7 +399,7 @@ def _member_role(
                 "guild_id": guild_id,
                 "user_id": user_id,
                 "role_id": role_id,
-                "reason": request.headers.get("X-Audit-Log-Reason"),
+                "reason": reason,
                 "time": state.timestamp(),
             }
         )
@@ -351,9 +457,10 @@ def _guild_roles(*, state: EmulatorState, request: Request, guild_id: str) -> Re
         if guild_id != state.config.guild_id:
             return json_response(404, {"message": "Unknown Guild", "code": 10004}, headers)
         named = [
-            # Position and managed (a bot's own role) where the configuration has them.
-            (role.id, role.name, getattr(role, "position", index), getattr(role, "managed", False))
-            for index, role in enumerate(state.config.guild_roles, start=1)
+            # Position (its place in the list unless configured) and managed (the bot's
+            # own role), as EmulatorConfig.role_position() judges grants by them.
+            (role.id, role.name, state.config.role_position(role.id), role.managed)
+            for role in state.config.guild_roles
         ]
     roles = [
         {

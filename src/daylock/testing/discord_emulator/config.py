@@ -27,6 +27,8 @@ ADMIN_ROLE_ID = "100000000000000010"
 MODERATOR_ROLE_ID = "100000000000000011"
 PLAYER_ROLE_ID = "100000000000000012"
 WINNER_ROLE_ID = "100000000000000013"
+#: The bot's own (managed) role: it sits above Player and Event Winner, below staff.
+BOT_ROLE_ID = "100000000000000014"
 
 #: User ids of the default users.
 ADMIN_USER_ID = "100000000000000101"
@@ -53,6 +55,9 @@ class EmulatedUser:
     nick: str | None = None
     joined_at: str = "2024-01-01T00:00:00.000000+00:00"
     bot: bool = False
+    #: Discord's "Allow direct messages from server members" privacy setting: off, and a
+    #: DM to the user answers 403 code 50007.
+    accepts_dms: bool = True
 
     def user_object(self) -> dict[str, Any]:
         """The user object of Discord's API v10 (``GET /users/@me``)."""
@@ -89,18 +94,39 @@ class EmulatedUser:
 
 @dataclass
 class GuildRole:
+    """A role of the guild. Discord orders roles by ``position`` (``@everyone`` is 0); a
+    bot may grant only roles below its own highest role. ``position`` None means "its
+    place in the list" (the first role is 1)."""
+
     id: str
     name: str
+    position: int | None = None
+    #: A role Discord manages (the bot's own role): it cannot be granted to anyone.
+    managed: bool = False
+
+
+#: Channel types a message can be posted in (GUILD_TEXT, DM, GUILD_ANNOUNCEMENT);
+#: anything else (voice 2, category 4, forum 15…) answers 50008.
+TEXT_CHANNEL_TYPES = frozenset({0, 1, 5})
 
 
 @dataclass
 class GuildChannel:
-    """A channel the emulator knows; ``guild_id`` empty means the emulated guild."""
+    """A channel the emulator knows; ``guild_id`` empty means the emulated guild.
+
+    ``bot_can_view`` off: the bot cannot see it (50001 Missing Access, as for a private
+    channel the bot was not added to); ``bot_can_send`` off: it can see but not post
+    (50013 Missing Permissions). ``shared_limit`` (messages per rate-limit window from
+    everyone) makes a busy channel answer 429 with ``X-RateLimit-Scope: shared``.
+    """
 
     id: str
     name: str
     guild_id: str = ""
     type: int = 0  # GUILD_TEXT
+    bot_can_view: bool = True
+    bot_can_send: bool = True
+    shared_limit: int | None = None
 
 
 @dataclass
@@ -147,8 +173,20 @@ class EmulatorConfig:
 
     ``redirect_uris`` empty means any redirect URI is accepted (handy for tests);
     ``channels`` empty means any channel id is a text channel of the emulated guild
-    (messages may be posted to it and ``GET /channels/{id}`` answers it). The bot is
-    ``bot_token`` → ``bot_user_id``; ``bots`` adds more tokens, each with its own bot.
+    (messages may be posted to it and ``GET /channels/{id}`` answers it); configure
+    channels to get Discord's refusals for unknown (10003), hidden (50001), read-only
+    (50013) and non-text (50008) channels. ``guild_roles`` empty likewise means any role
+    id may be granted; with roles configured, a role at or above the bot's highest role
+    (``bot_role_ids``) is refused with 50013, as Discord does. The bot is ``bot_token`` →
+    ``bot_user_id``; ``bots`` adds more tokens, each with its own bot.
+
+    Rate limits are enforced, as on Discord: every route bucket allows
+    ``rate_limit_per_bucket`` requests per ``rate_limit_reset_seconds`` (then 429,
+    ``X-RateLimit-Scope: user``), each bot ``global_rate_limit`` requests in any second
+    (then 429, scope ``global``). 401, 403 and 429 answers (except shared-scope 429s) are
+    invalid requests: ``invalid_request_limit`` of them within
+    ``invalid_request_window_seconds`` ban the client for ``ban_seconds`` with
+    Cloudflare's answer (a 429 whose body is not JSON).
     """
 
     client_id: str = DEFAULT_CLIENT_ID
@@ -166,11 +204,30 @@ class EmulatorConfig:
     #: How long an authorization code can be exchanged (Discord: a few minutes).
     code_ttl_seconds: float = 60.0
     access_token_ttl_seconds: int = 604800
-    #: How long ``enforce_nonce`` deduplicates a message nonce in one channel.
-    nonce_window_seconds: float = 300.0
-    #: The value of ``X-RateLimit-Limit`` on bot routes (faults decide 429s).
+    #: How long ``enforce_nonce`` deduplicates a nonce per sender. Discord says "the past
+    #: few minutes"; the default is deliberately short, so a client that repeats later
+    #: than that learns it here rather than in production.
+    nonce_window_seconds: float = 120.0
+    #: Each route bucket: this many requests per window (``X-RateLimit-Limit``).
     rate_limit_per_bucket: int = 5
     rate_limit_reset_seconds: float = 1.0
+    #: Requests per second per bot, all routes together (Discord: 50).
+    global_rate_limit: int = 50
+    #: Invalid requests (401, 403, 429 except scope shared) before the ban (Discord:
+    #: 10,000 per 10 minutes), and how long the ban lasts.
+    invalid_request_limit: int = 10000
+    invalid_request_window_seconds: float = 600.0
+    ban_seconds: float = 3600.0
+    #: The bot's roles: the highest decides which roles it may grant.
+    bot_role_ids: list[str] = field(default_factory=list)
+    #: The bot's Manage Roles permission (off: every role change answers 50013).
+    bot_can_manage_roles: bool = True
+    #: Opening more than this many *new* DM channels within the window answers 403 code
+    #: 40003 ("You are opening direct messages too fast").
+    dm_open_limit: int = 20
+    dm_open_window_seconds: float = 10.0
+    #: Seed of the random draw of faults injected with a ``probability`` (reproducible).
+    fault_seed: int = 0
 
     def user(self, user_id: str) -> EmulatedUser | None:
         return next((user for user in self.users if user.id == user_id), None)
@@ -180,6 +237,20 @@ class EmulatorConfig:
         if token == self.bot_token:
             return EmulatedBot(self.bot_token, self.bot_user_id, self.bot_username)
         return next((bot for bot in self.bots if bot.token == token), None)
+
+    def role(self, role_id: str) -> GuildRole | None:
+        return next((role for role in self.guild_roles if role.id == role_id), None)
+
+    def role_position(self, role_id: str) -> int:
+        """A role's position (``@everyone``, the guild's own id, and unknown roles: 0)."""
+        for index, role in enumerate(self.guild_roles, start=1):
+            if role.id == role_id:
+                return index if role.position is None else role.position
+        return 0
+
+    def bot_top_position(self) -> int:
+        """The position of the bot's highest role (0: only ``@everyone``)."""
+        return max((self.role_position(role_id) for role_id in self.bot_role_ids), default=0)
 
     def channel(self, channel_id: str) -> GuildChannel | None:
         """A configured channel; with no channels configured, any id is the guild's."""
@@ -207,6 +278,8 @@ class EmulatorConfig:
                 values["users"] = parse_users(values["users"])
             if "guild_roles" in values:
                 values["guild_roles"] = [GuildRole(**_obj(r)) for r in values["guild_roles"]]
+            if "bot_role_ids" in values:
+                values["bot_role_ids"] = [str(role) for role in values["bot_role_ids"]]
             if "channels" in values:
                 values["channels"] = [GuildChannel(**_obj(c)) for c in values["channels"]]
             if "bots" in values:
@@ -268,6 +341,9 @@ def parse_users(raw: Any) -> list[EmulatedUser]:
 def default_config(**overrides: Any) -> EmulatorConfig:
     """A guild with an admin, a moderator, two players, and one user not in the guild.
 
+    Roles, lowest first: Player (1), Event Winner (2), the bot's own role (3), Moderator
+    (4), Admin (5): the bot may grant Player and Event Winner, not the staff roles.
+
     A ``bot_token`` shaped like Discord's names its bot: unless ``bot_user_id`` is given
     too, the emulated bot is the one the token names (as on Discord).
     """
@@ -277,11 +353,13 @@ def default_config(**overrides: Any) -> EmulatorConfig:
             overrides["bot_user_id"] = named
     config = EmulatorConfig(
         guild_roles=[
-            GuildRole(ADMIN_ROLE_ID, "Admin"),
-            GuildRole(MODERATOR_ROLE_ID, "Moderator"),
-            GuildRole(PLAYER_ROLE_ID, "Player"),
-            GuildRole(WINNER_ROLE_ID, "Event Winner"),
+            GuildRole(ADMIN_ROLE_ID, "Admin", position=5),
+            GuildRole(MODERATOR_ROLE_ID, "Moderator", position=4),
+            GuildRole(PLAYER_ROLE_ID, "Player", position=1),
+            GuildRole(WINNER_ROLE_ID, "Event Winner", position=2),
+            GuildRole(BOT_ROLE_ID, "Daylock Bot", position=3, managed=True),
         ],
+        bot_role_ids=[BOT_ROLE_ID],
         users=[
             EmulatedUser(ADMIN_USER_ID, "ada", "Ada Admin", roles=[ADMIN_ROLE_ID, PLAYER_ROLE_ID]),
             EmulatedUser(

@@ -2,8 +2,9 @@
 run, a browser session, ``curl``) do that in-process tests do by calling
 :class:`~daylock.testing.discord_emulator.app.Emulator` methods.
 
-Read the request record and the messages and role changes the bot made, inject faults,
-move the clock, replace the users, show the configuration (secrets masked) and reset.
+Read the request record and the messages and role changes the bot made, delete a
+message (as a moderator would), read the invalid-request count, inject faults, move the
+clock, replace the users, show the configuration (secrets masked) and reset.
 None of it is recorded, so reading the record never changes it; a bad body raises
 :class:`~daylock.testing.discord_emulator.config.ConfigError`, which the router answers
 with a 400 that names the problem.
@@ -26,7 +27,9 @@ _ROUTES = [
     "POST reset",
     "GET/POST/DELETE faults",
     "GET messages",
+    "DELETE messages/{id}",
     "GET role-changes",
+    "GET invalid-requests",
     "GET config",
     "PUT users",
     "GET/POST clock",
@@ -66,6 +69,13 @@ def route(*, state: EmulatorState, request: Request, route: str) -> Response:
     if route == "messages" and method == "GET":
         channel = request.query.get("channel_id")
         return json_response(200, state.messages(channel if isinstance(channel, str) else None))
+    if route.startswith("messages/") and method == "DELETE":
+        deleted = state.delete_message(route.split("/", 1)[1])
+        if deleted is None:
+            return json_response(404, {"error": f"no message {route.split('/', 1)[1]}"})
+        return Response(204)
+    if route == "invalid-requests" and method == "GET":
+        return json_response(200, state.invalid_requests())
     if route == "role-changes" and method == "GET":
         return json_response(200, state.role_changes())
     if route == "config" and method == "GET":

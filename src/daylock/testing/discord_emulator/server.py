@@ -82,12 +82,22 @@ class RunningEmulator:
     def role_changes(self) -> list[dict[str, Any]]:
         return self.emulator.role_changes()
 
+    def delete_message(self, message_id: str) -> None:
+        """A moderator deletes a message (a repeat of its nonce then answers 404)."""
+        if self.emulator.delete_message(message_id) is None:
+            raise KeyError(message_id)
+
+    def invalid_requests(self) -> dict[str, Any]:
+        """How many invalid requests (401, 403, 429) count towards the ban, and the ban."""
+        return self.emulator.invalid_requests()
+
     def add_fault(self, kind: str, path: str = ".*", **options: Any) -> Fault:
         """Inject a fault, e.g. ``add_fault("rate_limit", "/messages", count=2, retry_after=0.1)``.
 
-        Kinds: rate_limit, error, delay (before the work), delay_after (after the work:
-        the request takes effect but its answer comes late). Options: method, count,
-        retry_after, global, status (5xx for "error"), delay.
+        Kinds: rate_limit, error, ban, delay (before the work), delay_after (after the
+        work: the request takes effect but its answer comes late). Options: method,
+        count, probability, retry_after, scope (user, global, shared), status and code
+        (any 4xx/5xx and Discord's JSON code for "error"), message, delay.
         """
         return self.emulator.add_fault({"kind": kind, "path": path, **options})
 

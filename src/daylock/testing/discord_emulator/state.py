@@ -1,8 +1,9 @@
 """Everything the emulated Discord remembers, behind one lock.
 
 One object holds the configuration and a :class:`Store` of what the requests created
-(codes, tokens, messages, DM channels, role changes, rate-limit buckets) plus what the
-tests set up (faults, the clock offset) and the request record. All API areas read and
+(codes, tokens, messages, DM channels, role changes, rate-limit buckets, the invalid
+requests that lead to a ban) plus what the tests set up (faults, the clock offset) and
+the request record. All API areas read and
 write it through ``state.lock``, so the emulator can be served by a threaded server or
 mounted inside a multi-threaded Django process; a reset swaps in a fresh ``Store``, so
 "forget everything" cannot miss a field added later.
@@ -10,6 +11,8 @@ mounted inside a multi-threaded Django process; a reset swaps in a fresh ``Store
 
 from __future__ import annotations
 
+import collections
+import random
 import re
 import threading
 import time
@@ -62,17 +65,30 @@ class Store:
     #: refresh token -> the access token it replaces
     refresh: dict[str, str] = field(default_factory=dict)
     messages: list[dict[str, Any]] = field(default_factory=list)
-    #: (channel id, nonce) -> (when, the message it created)
+    #: (author id, nonce) -> (when, the message it created): Discord deduplicates per sender
     nonces: dict[tuple[str, str], tuple[float, dict[str, Any]]] = field(default_factory=dict)
+    #: ids of messages deleted since (a repeated nonce of one of them answers 404 10008)
+    deleted: set[str] = field(default_factory=set)
     #: recipient id -> the DM channel object
     dm_channels: dict[str, dict[str, Any]] = field(default_factory=dict)
     role_changes: list[dict[str, Any]] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
-    #: bucket -> (reset at, requests used in this window)
+    #: bucket -> (reset at, requests used in this window); shared (per resource) buckets
+    #: are keyed ``shared:<channel>``
     buckets: dict[str, tuple[float, int]] = field(default_factory=dict)
+    #: bot id -> arrival times of its requests in the last second (the global limit)
+    recent: dict[str, collections.deque[float]] = field(default_factory=dict)
+    #: times of the invalid requests (401, 403, 429 but shared) in the window
+    invalid: collections.deque[float] = field(default_factory=collections.deque)
+    #: the Cloudflare-style ban is in force until then (emulator clock)
+    banned_until: float = 0.0
+    #: times new DM channels were opened (too many too fast: 40003)
+    dm_opens: collections.deque[float] = field(default_factory=collections.deque)
     clock_offset: float = 0.0
     sequence: int = 0
+    #: draws of the faults injected with a probability (seeded: reproducible runs)
+    rng: random.Random = field(default_factory=random.Random)
 
 
 class EmulatorState:
@@ -96,7 +112,7 @@ class EmulatorState:
                 self._initial = config
             # A copy, so control-API changes (users, roles) never leak into the next reset.
             self.config = EmulatorConfig.from_json(self._initial.to_json())
-            self.store = Store()
+            self.store = Store(rng=random.Random(self.config.fault_seed))
 
     def now(self) -> float:
         """The emulator's clock (wall time plus what ``advance_clock`` added)."""
@@ -143,14 +159,69 @@ class EmulatorState:
             self.store.faults.clear()
 
     def take_fault(self, method: str, path: str) -> Fault | None:
-        """The first fault matching the request, used up by one."""
+        """The first fault matching the request, used up by one. A fault with a
+        ``probability`` below 1 fires on that share of its matching requests (a seeded
+        draw); a request it spares goes on to the next matching fault."""
         with self.lock:
             for fault in self.store.faults:
                 if fault.matches(method, path):
+                    if fault.probability < 1.0 and self.store.rng.random() >= fault.probability:
+                        continue
                     fault.count -= 1
                     if fault.count <= 0:
                         self.store.faults.remove(fault)
                     return fault
+        return None
+
+    # ------------------------------------------------------------------ invalid requests
+
+    def note_invalid(self, status: int, scope: str | None) -> None:
+        """Count a 401, 403 or 429 (not one of scope ``shared``) against the ban threshold;
+        reaching it starts the ban."""
+        if status not in {401, 403, 429} or scope in {"shared", "cloudflare"}:
+            return
+        with self.lock:
+            now = self.now()
+            log = self.store.invalid
+            log.append(now)
+            self._forget_old_invalid(now)
+            if len(log) >= self.config.invalid_request_limit:
+                self.store.banned_until = max(
+                    self.store.banned_until, now + self.config.ban_seconds
+                )
+
+    def _forget_old_invalid(self, now: float) -> None:
+        log = self.store.invalid
+        while log and now - log[0] >= self.config.invalid_request_window_seconds:
+            log.popleft()
+
+    def invalid_requests(self) -> dict[str, Any]:
+        """What the ban counter stands at (the control API shows it)."""
+        with self.lock:
+            now = self.now()
+            self._forget_old_invalid(now)
+            return {
+                "count": len(self.store.invalid),
+                "limit": self.config.invalid_request_limit,
+                "window_seconds": self.config.invalid_request_window_seconds,
+                "banned": self.store.banned_until > now,
+                "banned_for_seconds": max(self.store.banned_until - now, 0.0),
+            }
+
+    def banned_for(self) -> float:
+        """Seconds the ban still lasts (0: not banned)."""
+        with self.lock:
+            return max(self.store.banned_until - self.now(), 0.0)
+
+    def delete_message(self, message_id: str) -> dict[str, Any] | None:
+        """Delete a message (a moderator did it): it leaves the channel, and a repeat of
+        its nonce answers 404 Unknown Message."""
+        with self.lock:
+            for message in self.store.messages:
+                if message["id"] == message_id:
+                    self.store.messages.remove(message)
+                    self.store.deleted.add(message_id)
+                    return message
         return None
 
     def set_users(self, data: dict[str, Any]) -> None:
@@ -208,6 +279,8 @@ class EmulatorState:
             "status": None,
             "response": None,
             "fault": None,
+            #: a 429's X-RateLimit-Scope (user, global, shared) or "cloudflare" for the ban
+            "scope": None,
         }
         with self.lock:
             entry["id"] = len(self.store.requests) + 1

@@ -16,6 +16,8 @@ from typing import Any
 from urllib.parse import parse_qs, parse_qsl
 from wsgiref.types import WSGIEnvironment
 
+from daylock.discord_identity import snowflake
+
 #: Discord's API, as the app's ``DISCORD_API_BASE`` sees it.
 API_PREFIX = "/api/v10"
 #: The tests' side door; never under ``/api`` so no client can reach it by accident.
@@ -35,6 +37,7 @@ STATUS_TEXT = {
     405: "Method Not Allowed",
     413: "Payload Too Large",
     429: "Too Many Requests",
+    409: "Conflict",
     500: "Internal Server Error",
     502: "Bad Gateway",
     503: "Service Unavailable",
@@ -62,6 +65,29 @@ class Response:
     headers: list[tuple[str, str]] = field(default_factory=list)
     #: What the request record shows of a JSON response (None for HTML/empty).
     json_body: Any = None
+    #: A 429's X-RateLimit-Scope ("cloudflare" for the ban), for the record and the
+    #: invalid-request count.
+    scope: str | None = None
+
+
+#: Discord's ``message`` for the JSON error codes the emulator answers.
+DISCORD_MESSAGES = {
+    10003: "Unknown Channel",
+    10004: "Unknown Guild",
+    10007: "Unknown Member",
+    10008: "Unknown Message",
+    10011: "Unknown Role",
+    40001: "Unauthorized",
+    40003: "You are opening direct messages too fast.",
+    50001: "Missing Access",
+    50006: "Cannot send an empty message",
+    50007: "Cannot send messages to this user",
+    50008: "Cannot send messages in a non-text channel",
+    50013: "Missing Permissions",
+    50033: "Invalid Recipient(s)",
+    50035: "Invalid Form Body",
+    50278: "Cannot send messages to this user due to having no mutual guilds",
+}
 
 
 class BadBody(Exception):
@@ -83,12 +109,50 @@ def discord_error(status: int, message: str, code: int, **extra: Any) -> Respons
     return json_response(status, {"message": message, "code": code, **extra})
 
 
+def refusal(status: int, code: int, headers: Iterable[tuple[str, str]] = ()) -> Response:
+    """Discord's error body for a JSON error code it answers, with its usual message."""
+    return json_response(status, {"message": DISCORD_MESSAGES[code], "code": code}, headers)
+
+
+def cloudflare_ban(*, retry_after: float) -> Response:
+    """What a client past the invalid-request threshold gets: Cloudflare's page (error
+    1015), a 429 with an HTML body and none of Discord's headers (no ``Via``)."""
+    body = (
+        b"<!DOCTYPE html>\n<html><head><title>Access denied | discord.com used Cloudflare to "
+        b"restrict access</title></head><body><h1>Error 1015</h1><p>You are being rate "
+        b"limited</p><p>The owner of this website (discord.com) has banned you temporarily "
+        b"from accessing this website.</p></body></html>\n"
+    )
+    headers = [
+        ("Content-Type", "text/html; charset=UTF-8"),
+        ("Retry-After", str(max(int(retry_after + 0.999), 1))),
+    ]
+    return Response(429, body, headers, scope="cloudflare")
+
+
 def method_not_allowed() -> Response:
     return discord_error(405, "405: Method Not Allowed", 0)
 
 
 def not_found() -> Response:
     return discord_error(404, "404: Not Found", 0)
+
+
+def check_snowflakes(**values: object) -> None:
+    """Raise :class:`BadBody` (50035) naming each value that is not a snowflake, as
+    Discord answers ``/channels/0`` or a 23-digit ``recipient_id``. The rule is
+    :func:`daylock.discord_identity.snowflake`, the one Daylock's client applies."""
+    errors = {
+        name: {
+            "_errors": [
+                {"code": "NUMBER_TYPE_COERCE", "message": f'Value "{value}" is not snowflake.'}
+            ]
+        }
+        for name, value in values.items()
+        if snowflake(value) is None
+    }
+    if errors:
+        raise BadBody(errors)
 
 
 def json_object(request: Request) -> dict[str, Any]:
