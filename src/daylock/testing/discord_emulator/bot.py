@@ -11,6 +11,7 @@
   ``GET /guilds/{guild}/members/{user}``: a member and their roles;
 * ``GET /guilds/{guild}/channels`` and ``GET /guilds/{guild}/roles``: the guild's
   channels and roles (what the event editor offers by name).
+* ``GET /guilds/{guild}/members?limit=&after=``: the member list, a page at a time.
 
 Each route refuses the way Discord does: ids that are not snowflakes (50035), unknown
 channels, guilds, roles and members (10003, 10004, 10011, 10007), a channel the bot
@@ -83,6 +84,9 @@ def route(*, state: EmulatorState, request: Request, route: str) -> Response | N
     directory = guild_directory_route(state=state, request=request, route=route)
     if directory is not None:
         return directory
+    members = guild_members_route(state=state, request=request, route=route)
+    if members is not None:
+        return members
     match = re.fullmatch(r"/guilds/([^/]+)/members/([^/]+)", route)
     if match and _is_bot_request(request):
         if method != "GET":
@@ -476,3 +480,61 @@ def _guild_roles(*, state: EmulatorState, request: Request, guild_id: str) -> Re
         for role_id, name, position, managed in [(guild_id, "@everyone", 0, False), *named]
     ]
     return json_response(200, roles, headers)
+
+
+# ---------------------------------------------------------------------- the member list
+
+
+def guild_members_route(*, state: EmulatorState, request: Request, route: str) -> Response | None:
+    """``GET /guilds/{guild}/members?limit=&after=``: Discord's paginated member list (what
+    ``daylock discord sync-members`` reads); None for any other route."""
+    match = re.fullmatch(r"/guilds/([^/]+)/members", route)
+    if match is None:
+        return None
+    if request.method != "GET":
+        return method_not_allowed()
+    return _list_members(state=state, request=request, guild_id=match[1])
+
+
+def _list_members(*, state: EmulatorState, request: Request, guild_id: str) -> Response:
+    """The guild's members in ascending user id: those above ``after`` (default 0), at
+    most ``limit`` (1 to 1000, default 1, as on Discord). Users not in the guild are not
+    listed. The next page is ``after`` = the last id of this one; a shorter page is the
+    last. Out-of-range or non-numeric parameters answer 50035, per field."""
+    bucket = f"GET /guilds/{guild_id}/members?list"
+    headers = _authorized(state=state, request=request, bucket=bucket)
+    if isinstance(headers, Response):
+        return headers
+    limit = _member_list_number(request, "limit", default=1, high=1000)
+    after = _member_list_number(request, "after", default=0, high=(1 << 64) - 1)
+    with state.lock:
+        if guild_id != state.config.guild_id:
+            return json_response(404, {"message": "Unknown Guild", "code": 10004}, headers)
+        listed = sorted(
+            (user for user in state.config.users if user.in_guild and int(user.id) > after),
+            key=lambda user: int(user.id),
+        )[:limit]
+        members = [user.member_object() for user in listed]
+    return json_response(200, members, headers)
+
+
+def _member_list_number(request: Request, name: str, *, default: int, high: int) -> int:
+    """A query parameter of the member list as Discord reads it, or its 50035."""
+    raw = request.query.get(name, str(default))
+    low = 1 if name == "limit" else 0
+    if not isinstance(raw, str) or not raw.isdigit():
+        kind = "int" if name == "limit" else "snowflake"
+        error = {"code": "NUMBER_TYPE_COERCE", "message": f'Value "{raw}" is not {kind}.'}
+    elif int(raw) < low:
+        error = {
+            "code": "NUMBER_TYPE_MIN",
+            "message": f"int value should be greater than or equal to {low}.",
+        }
+    elif int(raw) > high:
+        error = {
+            "code": "NUMBER_TYPE_MAX",
+            "message": f"int value should be less than or equal to {high}.",
+        }
+    else:
+        return int(raw)
+    raise BadBody({name: {"_errors": [error]}})
