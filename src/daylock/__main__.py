@@ -27,12 +27,29 @@ def main(argv: list[str] | None = None) -> None:
             print(result.line())
         raise SystemExit(0 if all(r.passed for r in results) else 2)
 
+    if command == "runserver":
+        _public_url_from_runserver(argv[2:])
     from daylock.guardrails import setup_guarded
 
     setup_guarded(resources=command not in _NO_RESOURCES)
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(argv)
+
+
+def _public_url_from_runserver(args: list[str]) -> None:
+    """Where the policy allows it (development), ``daylock runserver 8123`` serves its
+    OAuth callback and embedded emulator on 8123 without a ``PUBLIC_URL`` of its own."""
+    from daylock.config import POLICIES, Refusal, parse_app_env, runserver_public_url
+
+    if os.environ.get("PUBLIC_URL", "").strip():
+        return
+    try:
+        environment = parse_app_env(os.environ)
+    except Refusal:
+        return  # the guards refuse it with the full message
+    if POLICIES[environment].public_url_from_runserver:
+        os.environ["PUBLIC_URL"] = runserver_public_url(args)
 
 
 if __name__ == "__main__":

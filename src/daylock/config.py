@@ -64,6 +64,10 @@ LIBPQ_REDIRECTING_VARIABLES = (
     "PGHOSTADDR",
 )
 
+#: How old the last complete member sync may be when entries close, unless
+#: ``DAYLOCK_MEMBER_SYNC_MAX_AGE_MINUTES`` says otherwise (the worker syncs every 10 min).
+DEFAULT_MEMBER_SYNC_MAX_AGE_MINUTES = 60
+
 MIN_SECRET_KEY_LENGTH = 50
 MIN_SECRET_KEY_UNIQUE_CHARS = 5
 
@@ -129,6 +133,9 @@ class EnvironmentPolicy:
     allows_local_hosts: bool
     seed_and_reset: bool
     embedded_emulator: bool
+    #: ``daylock runserver PORT`` without a ``PUBLIC_URL`` serves (and takes its OAuth
+    #: callback and emulator address) on that port, not the policy's default one.
+    public_url_from_runserver: bool
     banner: str | None
 
     @property
@@ -162,6 +169,7 @@ POLICIES: Mapping[Environment, EnvironmentPolicy] = {
         allows_local_hosts=False,
         seed_and_reset=False,
         embedded_emulator=False,
+        public_url_from_runserver=False,
         banner=None,
     ),
     Environment.STAGING: EnvironmentPolicy(
@@ -189,6 +197,7 @@ POLICIES: Mapping[Environment, EnvironmentPolicy] = {
         allows_local_hosts=True,
         seed_and_reset=True,
         embedded_emulator=False,
+        public_url_from_runserver=False,
         banner="STAGING",
     ),
     Environment.DEVELOPMENT: EnvironmentPolicy(
@@ -216,6 +225,7 @@ POLICIES: Mapping[Environment, EnvironmentPolicy] = {
         allows_local_hosts=True,
         seed_and_reset=True,
         embedded_emulator=True,
+        public_url_from_runserver=True,
         banner="DEVELOPMENT",
     ),
 }
@@ -244,6 +254,9 @@ class Config:
     production_discord_ids: frozenset[str] = field(default_factory=frozenset)
     discord_admin_role_ids: frozenset[str] = field(default_factory=frozenset)
     discord_moderator_role_ids: frozenset[str] = field(default_factory=frozenset)
+    #: Closing a prize's entries refuses (unless forced) when the last complete sync of
+    #: the guild's members is older than this (``DAYLOCK_MEMBER_SYNC_MAX_AGE_MINUTES``).
+    member_sync_max_age_minutes: int = DEFAULT_MEMBER_SYNC_MAX_AGE_MINUTES
 
     @property
     def policy(self) -> EnvironmentPolicy:
@@ -300,6 +313,19 @@ def _id_set(environ: Mapping[str, str], name: str) -> frozenset[str]:
                 f"set {name} to a comma-separated list of numeric ids",
             )
     return ids
+
+
+def _positive_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise Refusal(
+            "config",
+            f"{name}={raw!r} is not a whole number of at least 1",
+            f"set {name} to a positive number (or leave it unset for {default})",
+        )
+    return int(raw)
 
 
 def parse_app_env(environ: Mapping[str, str]) -> Environment:
@@ -399,6 +425,21 @@ def check_redis_url(url: str) -> None:
     db = parts.path.strip("/")
     if parts.scheme != "unix" and db and not db.isdigit():
         raise Refusal("config", f"REDIS_URL's path {parts.path!r} is not a DB number", fix)
+
+
+def runserver_public_url(args: list[str]) -> str:
+    """The origin ``runserver`` will listen on, from its arguments (Django's syntax:
+    ``PORT``, ``ADDR:PORT``, ``[IPV6]:PORT``; default 127.0.0.1:8000)."""
+    addrport = next((arg for arg in args if not arg.startswith("-")), "")
+    host, port = "127.0.0.1", "8000"
+    if addrport.isdigit():
+        port = addrport
+    elif addrport:
+        host, _, port = addrport.rpartition(":")
+        host = host or "127.0.0.1"
+    if host in {"0", "0.0.0.0"}:  # noqa: S104 - a listening address, shown as loopback
+        host = "127.0.0.1"
+    return f"http://{host}:{port}"
 
 
 def load_config(environ: Mapping[str, str] | None = None) -> Config:
@@ -506,6 +547,9 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         or (frozenset({"100000000000000010"}) if policy.embedded_emulator else frozenset()),
         discord_moderator_role_ids=_id_set(environ, "DISCORD_MODERATOR_ROLE_IDS")
         or (frozenset({"100000000000000011"}) if policy.embedded_emulator else frozenset()),
+        member_sync_max_age_minutes=_positive_int(
+            environ, "DAYLOCK_MEMBER_SYNC_MAX_AGE_MINUTES", DEFAULT_MEMBER_SYNC_MAX_AGE_MINUTES
+        ),
     )
 
 

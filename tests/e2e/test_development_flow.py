@@ -2,17 +2,17 @@
 
 A fresh working directory (so ``var/development.sqlite3`` does not exist yet), exactly
 the environment ``make run`` gives its commands (``APP_ENV=development`` and nothing
-else Daylock-specific, apart from ``PUBLIC_URL``: see below), and exactly what
+else Daylock-specific), and exactly what
 ``make run`` runs — ``daylock migrate --no-input``, ``daylock demo_data``,
 ``daylock runserver``. Then, in Chromium: the DEVELOPMENT banner, a login through the
 in-process Discord emulator, day 1 of the demo event played wrong then right, feedback
 whose HTML is shown escaped, and the progress on the calendar and the profile.
 
-``make run`` serves on 127.0.0.1:8000, and development's ``PUBLIC_URL`` defaults to
-that address (the embedded emulator's redirect URI and ``DISCORD_API_BASE`` derive from
-it). The test serves on a free port of the end-to-end range instead, so it never
-collides with a developer's own ``make run``; it sets ``PUBLIC_URL`` to that port,
-which is the only variable added to ``make run``'s environment.
+``make run`` serves on 127.0.0.1:8000. The test serves on a free port of the
+end-to-end range instead, so it never collides with a developer's own ``make run``:
+without a ``PUBLIC_URL``, development's ``runserver`` takes its public address — the
+OAuth callback and the embedded emulator — from the port it is given (issue 16), which
+the login through the emulator below proves.
 """
 
 from __future__ import annotations
@@ -52,8 +52,9 @@ class DevServer:
 
 def make_run_environ(public_url: str) -> dict[str, str]:
     """What ``make run`` gives its commands: the caller's basic environment plus
-    ``APP_ENV=development`` (and, here, ``PUBLIC_URL`` for the test's port)."""
-    return base_environ() | {"APP_ENV": "development", "PUBLIC_URL": public_url}
+    ``APP_ENV=development`` (``public_url`` is where runserver will be: not passed)."""
+    del public_url
+    return base_environ() | {"APP_ENV": "development"}
 
 
 def daylock_in(workdir: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

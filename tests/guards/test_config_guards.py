@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from daylock.config import DeliveryMode, Environment, Refusal, load_config, parse_app_env
@@ -238,3 +240,35 @@ def test_staging_needs_a_strong_secret_key_too(key: str) -> None:
 def test_development_may_keep_its_built_in_key() -> None:
     config = check_configuration({"APP_ENV": "development"})
     assert config.secret_key.startswith("development-only")
+
+
+@pytest.mark.parametrize(
+    ("args", "origin"),
+    [
+        ([], "http://127.0.0.1:8000"),
+        (["8123"], "http://127.0.0.1:8123"),
+        (["127.0.0.1:8124", "--noreload"], "http://127.0.0.1:8124"),
+        (["--noreload", "0.0.0.0:8125"], "http://127.0.0.1:8125"),
+        (["localhost:8126"], "http://localhost:8126"),
+        (["[::1]:8127"], "http://[::1]:8127"),
+    ],
+)
+def test_development_runserver_gives_its_own_public_url(args: list[str], origin: str) -> None:
+    from daylock.config import runserver_public_url
+
+    assert runserver_public_url(args) == origin
+
+
+@pytest.mark.parametrize(("app_env", "follows"), [("development", True), ("staging", False)])
+def test_only_the_policy_lets_runserver_choose_the_public_url(
+    monkeypatch: pytest.MonkeyPatch, app_env: str, follows: bool
+) -> None:
+    from daylock import __main__ as entry
+
+    monkeypatch.setenv("APP_ENV", app_env)
+    monkeypatch.delenv("PUBLIC_URL", raising=False)
+    entry._public_url_from_runserver(["127.0.0.1:8133"])
+    assert (os.environ.get("PUBLIC_URL") == "http://127.0.0.1:8133") is follows
+    monkeypatch.setenv("PUBLIC_URL", "http://example.test:9000")
+    entry._public_url_from_runserver(["127.0.0.1:8134"])
+    assert os.environ["PUBLIC_URL"] == "http://example.test:9000"  # an explicit one wins
