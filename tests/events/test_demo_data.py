@@ -7,6 +7,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from daylock.events.models import Challenge, Day, DayUnlock, Event
+from daylock.prizes.models import Draw, Prize
 from tests.config_override import production
 
 pytestmark = pytest.mark.django_db
@@ -22,6 +23,9 @@ def test_demo_data_is_idempotent_and_playable(client: Client) -> None:
     assert Day.objects.count() == 7
     assert Challenge.objects.count() == 14
     assert DayUnlock.objects.count() == 1
+    prize = Prize.objects.get()  # one prize, not one per run: draws can be tried
+    assert (prize.event, prize.quantity) == (event, 3)
+    assert Draw.objects.filter(prize=prize).count() == 1
     for number in (1, 2, 3, 4):
         assert client.get(f"/events/daylock-demo/day/{number}/").status_code == 200, number
     for number in (5, 6, 7):

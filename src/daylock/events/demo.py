@@ -11,9 +11,12 @@ from django.db import transaction
 from daylock import clock
 from daylock.events.models import Challenge, Day, DayUnlock, Event, Tier
 from daylock.events.services import completion_refresh
+from daylock.prizes.models import Fulfilment, Prize
+from daylock.prizes.services import prize_create
 
 DEMO_SLUG = "daylock-demo"
 DEMO_TIME_ZONE = "Europe/Berlin"
+DEMO_PRIZE = "Demo sticker pack"
 DEMO_DAYS: list[tuple[str, str, tuple[str, str], tuple[str, str]]] = [
     (
         "Warm-up",
@@ -93,8 +96,18 @@ def demo_event_ensure() -> str:
                 DayUnlock.objects.get_or_create(day=day, user=None)
         # Kept progress may complete (or no longer complete) a changed event.
         completion_refresh(event=event)
+        # A prize, so a draw can be tried in `make run` (simulated outside production).
+        if not Prize.objects.filter(event=event, name=DEMO_PRIZE).exists():
+            prize_create(
+                event=event,
+                name=DEMO_PRIZE,
+                fulfilment=Fulfilment.MANUAL,
+                quantity=3,
+                description="Three winners among players who complete the demo.",
+            )
     verb = "created" if created else "refreshed"
     return (
         f"demo event {verb}: /events/{DEMO_SLUG}/ ({len(DEMO_DAYS)} days from "
-        f"{event.starts_on}, {DEMO_TIME_ZONE}; days 1-3 open, day 4 unlocked early)"
+        f"{event.starts_on}, {DEMO_TIME_ZONE}; days 1-3 open, day 4 unlocked early; "
+        f"prize {DEMO_PRIZE!r})"
     )
