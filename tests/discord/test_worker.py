@@ -67,8 +67,12 @@ def test_worker_delivers_the_outbox_under_the_allowlist_and_sweeps_lost_jobs(
     [message] = discord_emulator.messages()
     assert (message["channel_id"], message["content"]) == (ALLOWED, "to the test server")
     # The worker's start asked which bot it is and the allow-listed channel's guild; then
-    # delivery sent the one allow-listed message (and nothing else).
-    assert [(r["method"], r["path"]) for r in discord_emulator.requests()] == [
+    # delivery sent the one allow-listed message (and nothing else). Its periodic member
+    # sync read the guild's member list (daylock.discord.membership), a read only.
+    members = f"/api/v10/guilds/{discord_emulator.config.guild_id}/members"
+    recorded = [(r["method"], r["path"]) for r in discord_emulator.requests()]
+    assert ("GET", members) in recorded
+    assert [r for r in recorded if r != ("GET", members)] == [
         ("GET", "/api/v10/users/@me"),
         ("GET", f"/api/v10/channels/{ALLOWED}"),
         ("GET", f"/api/v10/channels/{ALLOWED}"),

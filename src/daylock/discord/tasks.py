@@ -11,7 +11,7 @@ from procrastinate import BaseRetryStrategy, RetryDecision
 from procrastinate.contrib.django import app
 from procrastinate.jobs import Job
 
-from daylock.discord import delivery, services
+from daylock.discord import delivery, membership, services
 
 logger = logging.getLogger(__name__)
 
@@ -70,3 +70,23 @@ def sweep_outbox(timestamp: int) -> int:
     if count:
         logger.info("outbox sweep: %s waiting message(s) scheduled again", count)
     return count
+
+
+#: Guild membership kept fresh for the draws (:mod:`daylock.discord.membership`). A
+#: worker that starts defers the latest tick if it is under 10 minutes old (procrastinate's
+#: look-back), so with a 10-minute period a fresh worker syncs at once.
+SYNC_MEMBERS_CRON = f"*/{membership.WORKER_EVERY_MINUTES} * * * *"
+
+
+@app.periodic(cron=SYNC_MEMBERS_CRON)
+@app.task(
+    name="daylock.discord.sync_members",
+    queue=services.QUEUE,
+    queueing_lock="daylock.discord.sync_members",
+)
+def sync_members(timestamp: int) -> str:
+    """``daylock discord sync-members``, periodically: closing a prize's entries needs a
+    recent complete sync. A failure fails the job (visible, logged); the next tick tries
+    again."""
+    result = membership.members_sync(trigger="worker")
+    return result.summary()
