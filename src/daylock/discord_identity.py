@@ -127,10 +127,11 @@ def snowflake_problem(value: object) -> str:
             f"{text[:40]!r} is not a Discord id: use digits only (in Discord: Settings → "
             "Advanced → Developer Mode, then right-click → Copy ID)"
         )
+    if len(text) not in SNOWFLAKE_DIGITS:
+        count = f"{len(text)} digit{'' if len(text) == 1 else 's'}"
+        return f"{text[:40]!r} is not a Discord id: it has {count}, not 17 to 20"
     if text[0] == "0":
         return f"{text[:40]!r} is not a Discord id: it starts with 0"
-    if len(text) not in SNOWFLAKE_DIGITS:
-        return f"{text[:40]!r} is not a Discord id: it has {len(text)} digits, not 17 to 20"
     return f"{text[:40]!r} is not a Discord id: it is larger than 2**64 - 1"
 
 

@@ -6,19 +6,31 @@ sent politely and at most once:
 
 * every request carries ``Authorization: Bot <token>`` and goes to
   ``config.current().discord_api_base`` (the emulator in development and tests);
+* one client per process, token and API base (:func:`client_for`), and what Discord's
+  limits require every worker to agree on lives in the environment's Redis
+  (:mod:`daylock.discord.ratelimits`): the 50-requests-per-second global limit, each
+  route's bucket (``X-RateLimit-*`` headers), the deadline of a global 429, a
+  Cloudflare ban, a held route and a pause;
+* ids are checked before anything is sent (:func:`daylock.discord_identity.snowflake`:
+  17 to 20 digits, below 2**64): Discord would answer 50035;
 * messages carry a nonce with ``enforce_nonce`` so a retried send after a crash is
   deduplicated by Discord, and explicit ``allowed_mentions`` (nothing is parsed from
-  the text: no ``@everyone``, no role pings; only listed user ids are mentioned);
-* rate limits are honoured per bucket (``X-RateLimit-Remaining`` /
-  ``X-RateLimit-Reset-After``), on 429 (``retry_after``, per route or global), and a
-  process-wide limiter keeps us under 50 requests in any one-second window (Discord's
-  global limit for bots);
-* 5xx and network failures are retried with exponential backoff, a bounded number of
-  times, then raised as :class:`TransientError`; other 4xx are :class:`PermanentError`;
+  the text: no ``@everyone``, no role pings; only listed user ids are mentioned); role
+  changes carry ``X-Audit-Log-Reason`` so the server's audit log says why;
+* what Discord answers decides what happens next: a 429 is waited out (per bucket, or
+  for everyone when global), a 429 that is not JSON is Cloudflare's ban (nothing more is
+  sent until it lifts: :class:`Banned`), a 401 pauses delivery for every worker until
+  staff resume it (:class:`Unauthorized`, then :class:`DeliveryPaused` without
+  sending), 40003 ("opening DMs too fast") holds DM opening for a long while; 5xx and
+  network failures are retried with exponential backoff a bounded number of times, then
+  raised as :class:`TransientError`; other 4xx are :class:`PermanentError`;
 * a retried POST is the same request again, so it may post twice once Discord's nonce
   window is over: :meth:`DiscordClient.request` takes a ``resend_until`` deadline after
   which it sends nothing more, and a :class:`TransientError` says whether any attempt
   may have reached Discord (``maybe_delivered``) so the outbox knows what it knows.
+
+The client sleeps only for short waits (at most ``max_rate_limit_wait``) and never
+decides about rows: callers must not hold a database transaction while calling it.
 """
 
 from __future__ import annotations
@@ -29,22 +41,19 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from urllib3.exceptions import NewConnectionError
 
 from daylock import config
-from daylock.discord_identity import USER_AGENT
+from daylock.config import Config
+from daylock.discord.ratelimits import Limits, LocalLimits, RedisLimits, fingerprint
+from daylock.discord_identity import USER_AGENT, snowflake_problem
 
 logger = logging.getLogger(__name__)
 
-#: Discord's global limit is 50 requests per second per bot.
-GLOBAL_RATE_LIMIT = 50
-#: The window the global limiter counts in, with a small margin so that network jitter
-#: cannot make the requests *arrive* more than 50 to a second.
-GLOBAL_RATE_WINDOW = 1.05
 #: Longest rate-limit wait the client sleeps through; longer ones are raised as
 #: :class:`RateLimitedError` so the worker retries the job later instead of blocking.
 MAX_RATE_LIMIT_WAIT = 30.0
@@ -53,6 +62,20 @@ MAX_RATE_LIMITED_RETRIES = 5  # per request, for 429s
 BACKOFF_BASE = 0.5  # seconds; doubles per attempt
 TIMEOUT = (5.0, 20.0)  # connect, read
 NONCE_MAX_LENGTH = 25  # Discord rejects longer nonces
+#: Discord's limit on ``X-Audit-Log-Reason`` (characters, before URL encoding).
+AUDIT_REASON_MAX = 512
+#: After 40003 ("You are opening direct messages too fast") no DM is opened for this
+#: long, by any worker: Discord does not say how long it lasts, and each try counts as
+#: an invalid request.
+DM_OPEN_BACKOFF = 600.0
+#: A Cloudflare ban that does not say how long: the invalid-request window (10 min).
+BAN_DEFAULT = 600.0
+#: While delivery is paused (Discord refused the token), a row is retried this much
+#: later, and Discord is asked again (``GET /users/@me``) at most this often.
+PAUSE_RETRY = 60.0
+PAUSE_PROBE_EVERY = 300.0
+#: The route whose 40003 holds every DM opening.
+OPEN_DM_ROUTE = "POST /users/@me/channels"
 
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
@@ -63,15 +86,28 @@ class DiscordError(Exception):
 
 
 class PermanentError(DiscordError):
-    """Discord refused the request (4xx other than 429): retrying will not help."""
+    """Discord refused the request (4xx other than 429): retrying will not help.
+
+    ``status`` 0 means nothing was sent (the client refused it first).
+    """
 
     def __init__(self, status: int, code: int | None, message: str, route: str) -> None:
-        super().__init__(
-            f"{route}: HTTP {status}" + (f" code {code}" if code else "") + f": {message}"
-        )
+        head = f"HTTP {status}" if status else "not sent"
+        super().__init__(f"{route}: {head}" + (f" code {code}" if code else "") + f": {message}")
         self.status = status
         self.code = code
         self.route = route
+
+
+class Unauthorized(PermanentError):
+    """Discord refused the bot token (401): every worker pauses until staff resume."""
+
+
+class InvalidId(PermanentError):
+    """An id that is not a Discord id: refused here, before Discord answers 50035."""
+
+    def __init__(self, name: str, problem: str, route: str) -> None:
+        super().__init__(0, 50035, f"{name} {problem}", route)
 
 
 class TransientError(DiscordError):
@@ -88,56 +124,31 @@ class TransientError(DiscordError):
 
 
 class RateLimitedError(TransientError):
-    """Asked to wait longer than we are willing to block; ``retry_after`` in seconds."""
+    """Asked to wait longer than we are willing to block; ``retry_after`` in seconds.
 
-    def __init__(self, message: str, retry_after: float, *, maybe_delivered: bool = False) -> None:
-        super().__init__(message, maybe_delivered=maybe_delivered)
-        self.retry_after = retry_after
-
-
-class GlobalRateLimiter:
-    """At most ``limit`` requests in any ``window`` seconds, across all threads.
-
-    A sliding log rather than a token bucket: a bucket of 50 refilling at 50/s allows
-    100 requests in one second (a full bucket, then the refill); the log does not.
+    ``code`` is Discord's JSON code when one said so (40003), else None.
     """
 
     def __init__(
         self,
-        limit: int = GLOBAL_RATE_LIMIT,
-        window: float = GLOBAL_RATE_WINDOW,
+        message: str,
+        retry_after: float,
         *,
-        clock: Clock = time.monotonic,
-        sleep: Sleep = time.sleep,
+        maybe_delivered: bool = False,
+        code: int | None = None,
     ) -> None:
-        self.limit = limit
-        self.window = window
-        self._clock = clock
-        self._sleep = sleep
-        self._sent: collections.deque[float] = collections.deque()
-        self._lock = threading.Lock()
-
-    def acquire(self) -> None:
-        """Block until one more request fits in the window, then count it."""
-        with self._lock:
-            while True:
-                now = self._clock()
-                while self._sent and now - self._sent[0] >= self.window:
-                    self._sent.popleft()
-                if len(self._sent) < self.limit:
-                    self._sent.append(now)
-                    return
-                self._sleep(self.window - (now - self._sent[0]))
+        super().__init__(message, maybe_delivered=maybe_delivered)
+        self.retry_after = retry_after
+        self.code = code
 
 
-#: Shared by every client of this process (the worker's threads included).
-PROCESS_LIMITER = GlobalRateLimiter()
+class Banned(RateLimitedError):
+    """Cloudflare bans this client (too many invalid requests): nothing is sent by any
+    worker until ``retry_after`` has passed."""
 
 
-@dataclass
-class _Bucket:
-    remaining: int | None = None
-    reset_at: float = 0.0  # monotonic
+class DeliveryPaused(RateLimitedError):
+    """Delivery is paused since Discord refused the token (401); nothing was sent."""
 
 
 # Discord's "major parameters": a route's limit is counted per channel / guild / webhook.
@@ -157,8 +168,20 @@ def route_key(method: str, path: str) -> str:
     return f"{method} {_ID.sub('/{id}', path)}"
 
 
+def _check_ids(route: str, **ids: str) -> None:
+    for name, value in ids.items():
+        problem = snowflake_problem(value)
+        if problem:
+            raise InvalidId(name, problem, route)
+
+
 class DiscordClient:
-    """A Discord bot REST client for one configuration (token and API base)."""
+    """A Discord bot REST client for one token and API base.
+
+    ``limits`` is where the counts live; without it this client counts alone (a test, a
+    one-off lookup). Delivery uses :func:`client_for`, which shares them between every
+    worker of the environment.
+    """
 
     def __init__(
         self,
@@ -166,12 +189,13 @@ class DiscordClient:
         token: str | None = None,
         api_base: str | None = None,
         session: requests.Session | None = None,
-        limiter: GlobalRateLimiter | None = None,
+        limits: Limits | None = None,
         sleep: Sleep = time.sleep,
         clock: Clock = time.monotonic,
         max_attempts: int = MAX_ATTEMPTS,
         max_rate_limit_wait: float = MAX_RATE_LIMIT_WAIT,
         backoff_base: float = BACKOFF_BASE,
+        dm_open_backoff: float = DM_OPEN_BACKOFF,
     ) -> None:
         cfg = config.current()
         self.api_base = (api_base or cfg.discord_api_base).rstrip("/")
@@ -180,16 +204,17 @@ class DiscordClient:
         self.session.headers.update(
             {"Authorization": f"Bot {self._token}", "User-Agent": USER_AGENT}
         )
-        self.limiter = limiter or PROCESS_LIMITER
+        self.limits: Limits = limits if limits is not None else LocalLimits()
         self._sleep = sleep
         self._clock = clock
         self.max_attempts = max_attempts
         self.max_rate_limit_wait = max_rate_limit_wait
         self.backoff_base = backoff_base
+        self.dm_open_backoff = dm_open_backoff
         self._lock = threading.Lock()
         self._route_bucket: dict[str, str] = {}  # route key -> bucket key
-        self._buckets: dict[str, _Bucket] = {}
-        self._global_until = 0.0
+        #: What this client met: requests sent, 429s by scope, invalid answers, waits.
+        self.stats: collections.Counter[str] = collections.Counter()
 
     def __repr__(self) -> str:  # never show the token
         return f"<DiscordClient {self.api_base}>"
@@ -198,7 +223,7 @@ class DiscordClient:
         """The instant ``seconds`` from now on this client's clock (for ``resend_until``)."""
         return self._clock() + seconds
 
-    # --- the four operations Daylock needs -------------------------------------
+    # --- the operations Daylock needs --------------------------------------------
 
     def create_message(
         self,
@@ -218,6 +243,7 @@ class DiscordClient:
         """
         if not nonce or len(nonce) > NONCE_MAX_LENGTH:
             raise ValueError(f"nonce must be 1-{NONCE_MAX_LENGTH} characters, got {nonce!r}")
+        _check_ids("POST /channels/{id}/messages", channel_id=channel_id)
         body = {
             "content": content,
             "nonce": nonce,
@@ -232,23 +258,60 @@ class DiscordClient:
 
     def get_channel(self, channel_id: str) -> dict[str, Any]:
         """Discord's channel object (its ``guild_id`` says which server it is in)."""
+        _check_ids("GET /channels/{id}", channel_id=channel_id)
         result = self.request("GET", f"/channels/{channel_id}")
         assert isinstance(result, dict)
         return result
 
     def open_dm(self, recipient_id: str) -> str:
-        """The id of the DM channel with a user (Discord returns the same one each time)."""
+        """The id of the DM channel with a user (Discord returns the same one each time,
+        so it is remembered: opening DMs is limited, 40003)."""
+        _check_ids(OPEN_DM_ROUTE, recipient_id=recipient_id)
+        known = self.limits.dm_channel(recipient=recipient_id)
+        if known:
+            return known
         result = self.request("POST", "/users/@me/channels", json={"recipient_id": recipient_id})
         assert isinstance(result, dict)
-        return str(result["id"])
+        channel = str(result["id"])
+        self.limits.remember_dm_channel(recipient=recipient_id, channel=channel)
+        return channel
 
-    def add_role(self, guild_id: str, user_id: str, role_id: str) -> None:
-        """Grant a role (idempotent on Discord's side)."""
-        self.request("PUT", f"/guilds/{guild_id}/members/{user_id}/roles/{role_id}")
+    def add_role(self, guild_id: str, user_id: str, role_id: str, *, reason: str = "") -> None:
+        """Grant a role (idempotent on Discord's side); ``reason`` goes to the server's
+        audit log."""
+        self._member_role("PUT", guild_id, user_id, role_id, reason)
 
-    def remove_role(self, guild_id: str, user_id: str, role_id: str) -> None:
+    def remove_role(self, guild_id: str, user_id: str, role_id: str, *, reason: str = "") -> None:
         """Take a role away (idempotent on Discord's side)."""
-        self.request("DELETE", f"/guilds/{guild_id}/members/{user_id}/roles/{role_id}")
+        self._member_role("DELETE", guild_id, user_id, role_id, reason)
+
+    def _member_role(
+        self, method: str, guild_id: str, user_id: str, role_id: str, reason: str
+    ) -> None:
+        route = f"{method} /guilds/{{id}}/members/{{id}}/roles/{{id}}"
+        _check_ids(route, guild_id=guild_id, user_id=user_id, role_id=role_id)
+        path = f"/guilds/{guild_id}/members/{user_id}/roles/{role_id}"
+        self.request(method, path, headers=audit_reason_header(reason))
+
+    def guild_roles(self, guild_id: str) -> list[Any]:
+        """The guild's roles, with their ``position`` (``GET /guilds/{id}/roles``)."""
+        _check_ids("GET /guilds/{id}/roles", guild_id=guild_id)
+        result = self.request("GET", f"/guilds/{guild_id}/roles")
+        assert isinstance(result, list)
+        return result
+
+    def guild_member(self, guild_id: str, user_id: str) -> dict[str, Any]:
+        """One member of the guild and their role ids (``GET /guilds/{id}/members/{user}``)."""
+        _check_ids("GET /guilds/{id}/members/{id}", guild_id=guild_id, user_id=user_id)
+        result = self.request("GET", f"/guilds/{guild_id}/members/{user_id}")
+        assert isinstance(result, dict)
+        return result
+
+    def me(self) -> dict[str, Any]:
+        """The bot's own user (``GET /users/@me``)."""
+        result = self.request("GET", "/users/@me")
+        assert isinstance(result, dict)
+        return result
 
     def guild_members(self, guild_id: str, *, after: str = "0", limit: int = 1000) -> list[Any]:
         """One page of the guild's members (``GET /guilds/{id}/members``), in ascending
@@ -264,7 +327,13 @@ class DiscordClient:
     # --- transport ---------------------------------------------------------------
 
     def request(
-        self, method: str, path: str, *, json: Any = None, resend_until: float | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        resend_until: float | None = None,
     ) -> Any:
         """One logical request, with rate limits waited out and 5xx retried.
 
@@ -286,10 +355,10 @@ class DiscordClient:
                     "(Discord's nonce window)",
                     maybe_delivered=maybe_delivered,
                 )
-            self.limiter.acquire()
+            self.stats["requests"] += 1
             try:
                 response = self.session.request(
-                    method, self.api_base + path, json=json, timeout=TIMEOUT
+                    method, self.api_base + path, json=json, headers=headers, timeout=TIMEOUT
                 )
             except requests.RequestException as exc:
                 failures += 1
@@ -303,9 +372,12 @@ class DiscordClient:
                 continue
             self._learn(route, response)
             status = response.status_code
+            shared = response.headers.get("X-RateLimit-Scope") == "shared"
+            if status in {401, 403} or (status == 429 and not shared):
+                self.stats["invalid"] += 1  # what Discord counts towards a ban
             if status == 429:
                 rate_limited += 1
-                retry_after = self._note_429(route, response)
+                retry_after = self._note_429(route, response, maybe_delivered=maybe_delivered)
                 if retry_after > self.max_rate_limit_wait:
                     raise RateLimitedError(
                         f"{route}: rate limited for {retry_after:.1f}s",
@@ -329,8 +401,26 @@ class DiscordClient:
                     )
                 self._backoff(route, failures, f"HTTP {status}")
                 continue
+            if status == 401:
+                code, message = _error_details(response)
+                self._pause(route, f"HTTP 401 code {code or 0}: {message}")
+                raise Unauthorized(status, code, message, route)
             if status >= 400:
                 code, message = _error_details(response)
+                if status == 403 and code == 40003:
+                    self.limits.hold(name=f"route:{OPEN_DM_ROUTE}", seconds=self.dm_open_backoff)
+                    logger.warning(
+                        "discord %s: 40003 (opening DMs too fast): no DM is opened for %.0f s",
+                        route,
+                        self.dm_open_backoff,
+                    )
+                    raise RateLimitedError(
+                        f"{route}: HTTP 403 code 40003: {message} (retried in "
+                        f"{self.dm_open_backoff:.0f} s)",
+                        self.dm_open_backoff,
+                        maybe_delivered=maybe_delivered,
+                        code=40003,
+                    )
                 raise PermanentError(status, code, message, route)
             if status == 204 or not response.content:
                 return None
@@ -341,27 +431,69 @@ class DiscordClient:
         logger.warning("discord %s failed (%s), retrying in %.2fs", route, why, delay)
         self._sleep(delay)
 
-    def _bucket_for(self, route: str) -> _Bucket:
-        key = self._route_bucket.get(route, route)
-        return self._buckets.setdefault(key, _Bucket())
+    def _bucket_key(self, route: str) -> str:
+        with self._lock:
+            return self._route_bucket.get(route, route)
 
     def _wait_for(self, route: str) -> None:
-        """Sleep while the route's bucket is exhausted or a global limit is in force."""
+        """Return once a request on ``route`` may leave (and is counted); sleep through
+        short waits, raise for long ones, a ban or a pause."""
+        holds = ("banned", "global", f"route:{route}")
         while True:
-            with self._lock:
-                now = self._clock()
-                bucket = self._bucket_for(route)
-                wait = max(self._global_until - now, 0.0)
-                if bucket.remaining == 0 and bucket.reset_at > now:
-                    wait = max(wait, bucket.reset_at - now)
-                elif bucket.remaining == 0:
-                    bucket.remaining = None  # the window has reset
-            if wait <= 0:
+            wait = self.limits.acquire(bucket=self._bucket_key(route), holds=holds)
+            if wait is None:
                 return
-            if wait > self.max_rate_limit_wait:
-                raise RateLimitedError(f"{route}: rate limited for {wait:.1f}s", wait)
-            logger.info("discord %s: waiting %.2fs for the rate limit", route, wait)
-            self._sleep(wait)
+            if wait.reason == "paused":
+                if self._probe_pause():
+                    continue
+                pause = self.limits.paused()
+                raise DeliveryPaused(
+                    f"{route}: not sent: delivery is paused since Discord refused the bot "
+                    f"token ({pause.detail if pause else '401'}); set DISCORD_BOT_TOKEN to the "
+                    "bot's current token, restart the workers, then resume delivery on the "
+                    "outbox page",
+                    PAUSE_RETRY,
+                )
+            if wait.reason == "banned":
+                raise Banned(
+                    f"{route}: not sent: Discord's edge (Cloudflare) bans this client for "
+                    f"{wait.seconds:.0f} more s after too many invalid requests",
+                    wait.seconds,
+                )
+            if wait.seconds > self.max_rate_limit_wait:
+                raise RateLimitedError(
+                    f"{route}: rate limited for {wait.seconds:.1f}s ({wait.reason})",
+                    wait.seconds,
+                    code=40003 if wait.reason == f"route:{OPEN_DM_ROUTE}" else None,
+                )
+            self.stats["waits"] += 1
+            logger.info("discord %s: waiting %.2fs (%s)", route, wait.seconds, wait.reason)
+            self._sleep(wait.seconds + 0.002)
+
+    def _pause(self, route: str, detail: str) -> None:
+        pause = self.limits.pause(detail=f"{route}: {detail}")
+        logger.error(
+            "discord %s: Discord refused the bot token (401): delivery is paused for every "
+            "worker since %s; set DISCORD_BOT_TOKEN to the bot's current token, restart the "
+            "workers, then resume delivery on the outbox page",
+            route,
+            time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(pause.since)),
+        )
+
+    def _probe_pause(self) -> bool:
+        """Every so often one worker asks Discord whether the token works again; True
+        when it does (and the pause is over)."""
+        if not self.limits.claim_probe(every=PAUSE_PROBE_EVERY):
+            return False
+        try:
+            response = self.session.get(self.api_base + "/users/@me", timeout=TIMEOUT)
+        except requests.RequestException:
+            return False
+        if response.status_code == 200:
+            self.limits.resume()
+            logger.warning("discord: the bot token works again; delivery resumed")
+            return True
+        return False
 
     def _learn(self, route: str, response: requests.Response) -> None:
         """Record the bucket's remaining count and reset time from the headers."""
@@ -369,45 +501,105 @@ class DiscordClient:
         bucket_hash = headers.get("X-RateLimit-Bucket")
         remaining = _float(headers.get("X-RateLimit-Remaining"))
         reset_after = _float(headers.get("X-RateLimit-Reset-After"))
-        with self._lock:
-            if bucket_hash:
-                major = _MAJOR.match(route.split(" ", 1)[1])
-                key = bucket_hash + (":" + major.group(2) if major else "")
-                self._route_bucket[route] = key
-            bucket = self._bucket_for(route)
-            if remaining is not None:
-                bucket.remaining = int(remaining)
-            if reset_after is not None:
-                bucket.reset_at = self._clock() + reset_after
+        if bucket_hash:
+            major = _MAJOR.match(route.split(" ", 1)[1])
+            with self._lock:
+                self._route_bucket[route] = bucket_hash + (":" + major.group(2) if major else "")
+        if remaining is not None and reset_after is not None:
+            self.limits.learn(
+                bucket=self._bucket_key(route), remaining=int(remaining), reset_after=reset_after
+            )
 
-    def _note_429(self, route: str, response: requests.Response) -> float:
+    def _note_429(self, route: str, response: requests.Response, *, maybe_delivered: bool) -> float:
+        """What a 429 means: the seconds to wait (a route's, the resource's, everyone's);
+        :class:`Banned` when it is Cloudflare's, not Discord's."""
         try:
             body = response.json()
         except ValueError:
-            body = {}
-        if not isinstance(body, dict):
-            body = {}
+            body = None
+        if not isinstance(body, dict) or "retry_after" not in body:
+            retry = _float(response.headers.get("Retry-After")) or BAN_DEFAULT
+            self.limits.hold(name="banned", seconds=retry)
+            self.stats["429_cloudflare"] += 1
+            logger.error(
+                "discord %s: 429 without Discord's body: Cloudflare bans this client (too many "
+                "invalid requests); nothing is sent for %.0f s",
+                route,
+                retry,
+            )
+            raise Banned(
+                f"{route}: HTTP 429 from Discord's edge (Cloudflare ban: too many invalid "
+                f"requests); nothing is sent for {retry:.0f} s",
+                retry,
+                maybe_delivered=maybe_delivered,
+            )
         retry_after = _float(body.get("retry_after"))
         if retry_after is None:
             retry_after = _float(response.headers.get("Retry-After")) or 1.0
-        is_global = bool(body.get("global")) or (
-            response.headers.get("X-RateLimit-Global", "").lower() == "true"
+        scope = response.headers.get("X-RateLimit-Scope") or (
+            "global" if body.get("global") else "user"
         )
-        with self._lock:
-            until = self._clock() + retry_after
-            if is_global:
-                self._global_until = max(self._global_until, until)
-            else:
-                bucket = self._bucket_for(route)
-                bucket.remaining = 0
-                bucket.reset_at = max(bucket.reset_at, until)
-        logger.warning(
-            "discord %s: 429 (%s), retry after %.2fs",
-            route,
-            "global" if is_global else "route",
-            retry_after,
-        )
+        if body.get("global") or response.headers.get("X-RateLimit-Global", "").lower() == "true":
+            scope = "global"
+        self.stats[f"429_{scope}"] += 1
+        if scope == "global":
+            self.limits.hold(name="global", seconds=retry_after)
+        else:
+            # The route's bucket (scope user) or the resource's own limit (shared): this
+            # route waits; nothing else does.
+            self.limits.learn(bucket=self._bucket_key(route), remaining=0, reset_after=retry_after)
+        logger.warning("discord %s: 429 (%s), retry after %.2fs", route, scope, retry_after)
         return retry_after
+
+
+# --- one client per process, token and API base ---------------------------------------
+
+_clients: dict[tuple[str, str, str], DiscordClient] = {}
+_clients_lock = threading.Lock()
+
+
+def shared_limits(cfg: Config) -> Limits:
+    """Where every worker of ``cfg``'s environment counts: its Redis when it has one
+    (keys under the cache's ``daylock:<env>:`` prefix), else this process."""
+    if cfg.redis_url:
+        from django.conf import settings
+
+        prefix = settings.CACHES["default"].get("KEY_PREFIX") or f"daylock:{cfg.app_env.value}"
+        bot = fingerprint(token=cfg.discord_bot_token, api_base=cfg.discord_api_base)
+        return RedisLimits(redis_url=cfg.redis_url, prefix=f"{prefix}:discord:{bot}")
+    return LocalLimits()
+
+
+def client_for(cfg: Config | None = None) -> DiscordClient:
+    """The process's client for ``cfg``'s token and API base (created on first use):
+    one bucket map, one session, and the environment's shared limits."""
+    cfg = cfg or config.current()
+    key = (cfg.discord_bot_token, cfg.discord_api_base.rstrip("/"), cfg.redis_url or "")
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = DiscordClient(
+                token=cfg.discord_bot_token,
+                api_base=cfg.discord_api_base,
+                limits=shared_limits(cfg),
+            )
+            _clients[key] = client
+        return client
+
+
+def forget_clients() -> None:
+    """Drop this process's clients and what they share (tests, between emulator resets)."""
+    with _clients_lock:
+        for client in _clients.values():
+            client.limits.forget()
+            client.session.close()
+        _clients.clear()
+
+
+def audit_reason_header(reason: str) -> dict[str, str]:
+    """``X-Audit-Log-Reason``, URL-encoded as Discord requires (at most 512 characters)."""
+    text = " ".join(reason.split())[:AUDIT_REASON_MAX]
+    return {"X-Audit-Log-Reason": quote(text, safe=" ")} if text else {}
 
 
 def _surely_not_sent(exc: requests.RequestException) -> bool:

@@ -50,11 +50,21 @@ from django.utils import timezone
 
 from daylock import config
 from daylock.config import Config, DeliveryMode
-from daylock.discord import identity
-from daylock.discord.client import DiscordClient, DiscordError, PermanentError
+from daylock.discord import identity, refusals, signals
+from daylock.discord.client import (
+    PAUSE_RETRY,
+    Banned,
+    DeliveryPaused,
+    DiscordClient,
+    DiscordError,
+    PermanentError,
+    RateLimitedError,
+    Unauthorized,
+    client_for,
+)
 from daylock.discord.identity import ChannelGuild
 from daylock.discord.models import OutboxKind, OutboxMessage, OutboxStatus
-from daylock.discord_identity import canonical_id, canonical_ids
+from daylock.discord_identity import canonical_id, canonical_ids, snowflake_problem
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +80,20 @@ NONCE_WINDOW = timedelta(minutes=2)
 REPEAT_UNSAFE_KINDS = frozenset({OutboxKind.CHANNEL_MESSAGE, OutboxKind.DIRECT_MESSAGE})
 #: High half of the advisory-lock key of "delivering outbox row N" ("DLOB").
 _LOCK_NAMESPACE = 0x444C4F42
+#: Outcomes announced with ``signals.outbox_settled`` (Discord, or the mode, decided).
+SETTLED = frozenset(
+    {
+        OutboxStatus.SENT,
+        OutboxStatus.CAPTURED,
+        OutboxStatus.BLOCKED,
+        OutboxStatus.FAILED,
+        OutboxStatus.UNCERTAIN,
+    }
+)
+#: Discord's JSON codes delivery reads: an id that is not one, and a repeated nonce
+#: whose first message was deleted since.
+INVALID_FORM_BODY = 50035
+UNKNOWN_MESSAGE = 10008
 
 
 def nonce_window() -> timedelta:
@@ -89,6 +113,9 @@ class Action(enum.StrEnum):
     #: Allowed so far, but the channel's guild must come from Discord first: call
     #: :func:`decide` again with ``channel=``.
     VERIFY = "verify"
+    #: Would be sent, but a target is not a Discord id: Discord would answer 50035, so
+    #: nothing is sent and the row fails with the id named.
+    REFUSE = "refuse"
 
 
 @dataclass(frozen=True)
@@ -122,6 +149,9 @@ def decide(message: OutboxMessage, cfg: Config, *, channel: ChannelGuild | None 
     if mode == DeliveryMode.ALLOWLIST:
         return _decide_allowlist(message, cfg, channel)
     if mode == DeliveryMode.LIVE:
+        problem = invalid_target(message)
+        if problem:
+            return Decision(Action.REFUSE, problem)
         return Decision(Action.SEND)
     return Decision(Action.BLOCK, f"unknown delivery mode {mode!r}")  # pragma: no cover
 
@@ -139,6 +169,9 @@ def _decide_allowlist(
     production_ids = canonical_ids(cfg.production_discord_ids)
     if canonical_id(target) in production_ids:
         return Decision(Action.BLOCK, f"channel {target} is a production id")
+    problem = invalid_target(message)
+    if problem:
+        return Decision(Action.REFUSE, problem)
     if target not in cfg.discord_allowed_channel_ids:
         return Decision(Action.BLOCK, f"channel {target} is not in DISCORD_ALLOWED_CHANNEL_IDS")
     if channel is None:
@@ -172,6 +205,26 @@ def _decide_allowlist(
         Action.SEND,
         f"channel {target} is allow-listed and in the test server ({cfg.discord_guild_id})",
     )
+
+
+def invalid_target(message: OutboxMessage) -> str:
+    """Which id of the row is not a Discord id (strictly: 17-20 digits, below 2**64),
+    in words staff can act on; "" when every id it would send is one."""
+    if message.kind == OutboxKind.CHANNEL_MESSAGE:
+        ids = {"channel_id": message.channel_id}
+    elif message.kind == OutboxKind.DIRECT_MESSAGE:
+        ids = {"recipient_id": message.recipient_id}
+    else:
+        ids = {
+            "guild_id": message.guild_id,
+            "recipient_id": message.recipient_id,
+            "role_id": message.role_id,
+        }
+    for name, value in ids.items():
+        problem = snowflake_problem(value)
+        if problem:
+            return f"{name}: {problem}"
+    return ""
 
 
 class Outcome(enum.StrEnum):
@@ -238,74 +291,174 @@ def _exclusive(message_id: int) -> Iterator[bool]:
 def _deliver(message_id: int, cfg: Config, client: DiscordClient | None) -> DeliveryResult:
     window = nonce_window()
     with transaction.atomic():
-        message = (
-            OutboxMessage.objects.select_for_update(skip_locked=True)
-            .filter(pk=message_id, status__in=[OutboxStatus.QUEUED, OutboxStatus.SENDING])
-            .first()
-        )
+        message = _lock_waiting(message_id)
         if message is None:
             return DeliveryResult(Outcome.SKIPPED, message_id, "not waiting, or being delivered")
         first_unknown = message.send_started_at
         decision = decide(message, cfg)
-        if decision.action == Action.VERIFY:
-            client = client or DiscordClient()
-            try:
-                facts = identity.channel_guild(message.channel_id, client=client)
-            except DiscordError as exc:  # Discord did not answer: nothing was sent
-                message.attempts += 1
-                return _transient(message, exc, first_unknown=first_unknown, sent=False)
+        if decision.action != Action.VERIFY:
+            settled = _settle_or_claim(message, decision, first_unknown, window)
+            if settled is not None:
+                return settled
+    if decision.action == Action.VERIFY:
+        # Discord is asked which guild the channel is in *outside* any transaction: the
+        # lookup may wait out a rate limit, and the row's lock must not wait with it.
+        client = client or client_for(cfg)
+        try:
+            facts = identity.channel_guild(message.channel_id, client=client)
+        except DiscordError as exc:  # Discord did not answer: nothing was sent
+            with transaction.atomic():
+                locked = _lock_waiting(message_id)
+                if locked is None:
+                    return DeliveryResult(Outcome.SKIPPED, message_id, "no longer waiting")
+                if not isinstance(exc, RateLimitedError):
+                    locked.attempts += 1
+                return _transient(locked, exc, first_unknown=first_unknown, sent=False)
+        with transaction.atomic():
+            locked = _lock_waiting(message_id)
+            if locked is None:
+                return DeliveryResult(Outcome.SKIPPED, message_id, "no longer waiting")
+            message, first_unknown = locked, locked.send_started_at
             decision = decide(message, cfg, channel=facts)
-        if decision.action in {Action.CAPTURE, Action.BLOCK}:
-            capture = decision.action == Action.CAPTURE
-            note = decision.note + _doubt(first_unknown)
-            _finish(message, OutboxStatus.CAPTURED if capture else OutboxStatus.BLOCKED, note=note)
-            if not capture:
-                logger.warning("outbox #%s blocked: %s", message_id, note)
-            return DeliveryResult(
-                Outcome.CAPTURED if capture else Outcome.BLOCKED, message_id, note
-            )
+            settled = _settle_or_claim(message, decision, first_unknown, window)
+            if settled is not None:
+                return settled
 
-        now = timezone.now()
-        if (
-            first_unknown is not None
-            and message.kind in REPEAT_UNSAFE_KINDS
-            and now - first_unknown >= window
-        ):
-            note = (
-                f"a send started {first_unknown:%Y-%m-%d %H:%M:%S} UTC and its outcome is "
-                f"unknown; Discord's nonce deduplication (counted as {_seconds(window)}) no "
-                f"longer covers a repeat, so it is not sent again automatically: look in "
-                f"{message.target}, then resend or discard it"
-            )
-            _finish(message, OutboxStatus.UNCERTAIN, note=note)
-            logger.warning("outbox #%s uncertain: %s", message_id, note)
-            return DeliveryResult(Outcome.UNCERTAIN, message_id, note)
-        # Committed before any byte leaves: a worker that dies mid-request leaves this.
-        message.status = OutboxStatus.SENDING
-        message.send_started_at = first_unknown or now
-        message.attempts += 1
-        message.save(update_fields=["status", "send_started_at", "attempts", "updated_at"])
-
-    client = client or DiscordClient()
+    # The row is committed as ``sending``; no transaction is open while Discord answers.
+    client = client or client_for(cfg)
     resend_until = None
     if message.kind in REPEAT_UNSAFE_KINDS and message.send_started_at is not None:
         left = message.send_started_at + window - timezone.now()
         resend_until = client.deadline(left.total_seconds())
     try:
         _send(message, client, resend_until=resend_until)
+    except Unauthorized as exc:
+        return _paused(message, exc, first_unknown=first_unknown)
     except PermanentError as exc:
-        message.last_error = str(exc)
-        message.send_started_at = first_unknown  # this attempt's outcome is known: refused
-        _finish(message, OutboxStatus.FAILED, note="Discord refused it" + _doubt(first_unknown))
-        logger.error("outbox #%s failed permanently: %s", message_id, exc)
-        return DeliveryResult(Outcome.FAILED, message_id, str(exc))
-    except DiscordError as exc:  # TransientError, RateLimitedError
+        if exc.code == UNKNOWN_MESSAGE and message.kind in REPEAT_UNSAFE_KINDS:
+            return _sent_then_deleted(message, exc, decision)
+        return _refused(message, exc, first_unknown=first_unknown)
+    except RateLimitedError as exc:
+        if not exc.maybe_delivered:
+            message.attempts -= 1  # waiting for Discord's limits is not a failed attempt
+        return _transient(message, exc, first_unknown=first_unknown, sent=True)
+    except DiscordError as exc:  # TransientError
         return _transient(message, exc, first_unknown=first_unknown, sent=True)
     message.sent_at = timezone.now()
     message.last_error = ""
+    message.discord_code = None
     message.send_started_at = None
     _finish(message, OutboxStatus.SENT, note=decision.note)
     return DeliveryResult(Outcome.SENT, message_id, message.discord_message_id)
+
+
+def _lock_waiting(message_id: int) -> OutboxMessage | None:
+    """The row, locked for this transaction, if it still waits for delivery."""
+    return (
+        OutboxMessage.objects.select_for_update(skip_locked=True)
+        .filter(pk=message_id, status__in=[OutboxStatus.QUEUED, OutboxStatus.SENDING])
+        .first()
+    )
+
+
+def _settle_or_claim(
+    message: OutboxMessage, decision: Decision, first_unknown: datetime | None, window: timedelta
+) -> DeliveryResult | None:
+    """Inside the row's transaction: finish the row when nothing is to be sent (captured,
+    blocked, refused, uncertain), else commit it as ``sending`` and return None."""
+    message_id = message.pk
+    if decision.action in {Action.CAPTURE, Action.BLOCK}:
+        capture = decision.action == Action.CAPTURE
+        note = decision.note + _doubt(first_unknown)
+        _finish(message, OutboxStatus.CAPTURED if capture else OutboxStatus.BLOCKED, note=note)
+        if not capture:
+            logger.warning("outbox #%s blocked: %s", message_id, note)
+        return DeliveryResult(Outcome.CAPTURED if capture else Outcome.BLOCKED, message_id, note)
+    if decision.action == Action.REFUSE:
+        message.discord_code = INVALID_FORM_BODY
+        message.last_error = decision.note
+        _finish(message, OutboxStatus.FAILED, note=f"not sent: {decision.note}")
+        logger.error("outbox #%s refused before sending: %s", message_id, decision.note)
+        return DeliveryResult(Outcome.FAILED, message_id, decision.note)
+    now = timezone.now()
+    if (
+        first_unknown is not None
+        and message.kind in REPEAT_UNSAFE_KINDS
+        and now - first_unknown >= window
+    ):
+        note = (
+            f"a send started {first_unknown:%Y-%m-%d %H:%M:%S} UTC and its outcome is "
+            f"unknown; Discord's nonce deduplication (counted as {_seconds(window)}) no "
+            f"longer covers a repeat, so it is not sent again automatically: look in "
+            f"{message.target}, then resend or discard it"
+        )
+        _finish(message, OutboxStatus.UNCERTAIN, note=note)
+        logger.warning("outbox #%s uncertain: %s", message_id, note)
+        return DeliveryResult(Outcome.UNCERTAIN, message_id, note)
+    # Committed before any byte leaves: a worker that dies mid-request leaves this.
+    message.status = OutboxStatus.SENDING
+    message.send_started_at = first_unknown or now
+    message.attempts += 1
+    message.save(update_fields=["status", "send_started_at", "attempts", "updated_at"])
+    return None
+
+
+def _refused(
+    message: OutboxMessage, exc: PermanentError, *, first_unknown: datetime | None
+) -> DeliveryResult:
+    """Discord said no: ``failed``, with what it means for staff and what to fix."""
+    explained = refusals.explain(message, code=exc.code, status=exc.status)
+    message.last_error = str(exc)
+    message.discord_code = exc.code
+    message.send_started_at = first_unknown  # this attempt's outcome is known: refused
+    note = f"failed: {explained.short}: {explained.fix}" + _doubt(first_unknown)
+    _finish(message, OutboxStatus.FAILED, note=note)
+    logger.error("outbox #%s failed permanently: %s (%s)", message.pk, exc, explained.short)
+    return DeliveryResult(Outcome.FAILED, message.pk, str(exc))
+
+
+def _sent_then_deleted(
+    message: OutboxMessage, exc: PermanentError, decision: Decision
+) -> DeliveryResult:
+    """A repeat answered 404 Unknown Message: Discord created the message on an earlier
+    attempt (same nonce), and someone has deleted it since. Delivered; not posted again."""
+    message.sent_at = timezone.now()
+    message.last_error = str(exc)
+    message.discord_code = None
+    message.send_started_at = None
+    note = (
+        "delivered by an earlier attempt and deleted in Discord since (a repeat with the same "
+        "nonce answered 10008 Unknown Message): not posted again"
+    )
+    _finish(message, OutboxStatus.SENT, note=" ".join(filter(None, [decision.note, note])))
+    logger.warning("outbox #%s: %s", message.pk, note)
+    return DeliveryResult(Outcome.SENT, message.pk, note)
+
+
+def _paused(
+    message: OutboxMessage, exc: Unauthorized, *, first_unknown: datetime | None
+) -> DeliveryResult:
+    """Discord refused the bot token: the row waits (no attempt counted) while every
+    worker is paused, instead of failing, and so does every row after it."""
+    message.attempts -= 1
+    message.last_error = str(exc)
+    message.send_started_at = first_unknown
+    message.status = OutboxStatus.QUEUED
+    message.delivery_note = (
+        "waiting: delivery is paused because Discord refused the bot token (401); it is sent "
+        "once staff resume delivery on the outbox page"
+    )
+    message.save(
+        update_fields=[
+            "status",
+            "attempts",
+            "last_error",
+            "send_started_at",
+            "delivery_note",
+            "updated_at",
+        ]
+    )
+    return DeliveryResult(Outcome.RETRY, message.pk, str(exc), PAUSE_RETRY)
 
 
 def _transient(
@@ -328,11 +481,27 @@ def _transient(
         _finish(message, OutboxStatus.FAILED, note=given_up)
         return DeliveryResult(Outcome.FAILED, message.pk, str(exc))
     message.status = OutboxStatus.QUEUED
-    message.save(
-        update_fields=["status", "attempts", "last_error", "send_started_at", "updated_at"]
-    )
+    fields = ["status", "attempts", "last_error", "send_started_at", "updated_at"]
+    if isinstance(exc, RateLimitedError):
+        message.delivery_note = _waiting_note(exc)
+        fields.append("delivery_note")
+    message.save(update_fields=fields)
     logger.warning("outbox #%s attempt %s failed: %s", message.pk, message.attempts, exc)
     return DeliveryResult(Outcome.RETRY, message.pk, str(exc), retry_after)
+
+
+def _waiting_note(exc: RateLimitedError) -> str:
+    seconds = f"{exc.retry_after:.0f} s"
+    if isinstance(exc, DeliveryPaused):
+        return (
+            "waiting: delivery is paused because Discord refused the bot token (401); it is "
+            "sent once staff resume delivery on the outbox page"
+        )
+    if isinstance(exc, Banned):
+        return f"waiting: Discord (Cloudflare) bans this client for now; retried in {seconds}"
+    if exc.code == 40003:
+        return f"waiting: Discord says DMs are opened too fast (40003); retried in {seconds}"
+    return f"waiting: Discord's rate limit; retried in {seconds}"
 
 
 def _doubt(first_unknown: datetime | None) -> str:
@@ -373,14 +542,28 @@ def _send(
         message.discord_message_id = str(sent.get("id", ""))
         message.delivered_channel_id = channel_id
     elif message.kind == OutboxKind.ROLE_GRANT:
-        client.add_role(message.guild_id, message.recipient_id, message.role_id)
+        client.add_role(
+            message.guild_id, message.recipient_id, message.role_id, reason=audit_reason(message)
+        )
     elif message.kind == OutboxKind.ROLE_REMOVE:
-        client.remove_role(message.guild_id, message.recipient_id, message.role_id)
+        client.remove_role(
+            message.guild_id, message.recipient_id, message.role_id, reason=audit_reason(message)
+        )
     else:  # pragma: no cover - the check constraint forbids it
         raise PermanentError(0, None, f"unknown kind {message.kind!r}", "outbox")
 
 
+def audit_reason(message: OutboxMessage) -> str:
+    """What the server's audit log says about a role change Daylock made: the reason
+    the row carries, and always which outbox row it was."""
+    own = f"Daylock outbox #{message.pk}" + (f" ({message.source})" if message.source else "")
+    return f"{message.audit_reason} [{own}]" if message.audit_reason else own
+
+
 def _finish(message: OutboxMessage, status: OutboxStatus, *, note: str) -> None:
+    """Record an outcome; a settled row is announced (``outbox_settled``) once saved."""
     message.status = status
     message.delivery_note = note
     message.save()
+    if status in SETTLED:
+        signals.outbox_settled.send(sender=OutboxMessage, message=message)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from daylock.discord import refusals
+
 
 class OutboxKind(models.TextChoices):
     CHANNEL_MESSAGE = "channel_message", "Channel message"
@@ -75,6 +77,11 @@ class OutboxMessage(models.Model):
     discord_message_id = models.CharField(max_length=32, blank=True)
     #: The DM channel a direct message went to (resolved at delivery).
     delivered_channel_id = models.CharField(max_length=32, blank=True)
+    #: Discord's JSON code when it refused the row (50007, 50013…): what staff must fix.
+    discord_code = models.PositiveIntegerField(null=True, blank=True)
+    #: Why a role changes, for the server's audit log (``X-Audit-Log-Reason``).
+    #: (A database default too: rows written by code that predates it stay valid.)
+    audit_reason = models.CharField(max_length=512, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -99,6 +106,11 @@ class OutboxMessage(models.Model):
         if self.kind == OutboxKind.DIRECT_MESSAGE:
             return f"user:{self.recipient_id}"
         return f"guild:{self.guild_id}/user:{self.recipient_id}/role:{self.role_id}"
+
+    @property
+    def summary(self) -> str:
+        """The status as staff read it: ``failed: role above the bot (50013)``."""
+        return refusals.summary(self)
 
     @property
     def preview(self) -> str:

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
+
 from django.db.models import Count, QuerySet
 
 from daylock import config
+from daylock.discord.client import OPEN_DM_ROUTE, client_for
 from daylock.discord.models import OutboxMessage, OutboxStatus
+from daylock.discord.ratelimits import Pause
+
+logger = logging.getLogger(__name__)
 
 
 def outbox_list(*, status: str | None = None, limit: int | None = None) -> QuerySet[OutboxMessage]:
@@ -38,3 +45,37 @@ def outbox_content_visible(message: OutboxMessage) -> bool:
     In production real members' DMs are not for browsing: the pages show a preview.
     """
     return config.policy().outbox_full_content
+
+
+@dataclass(frozen=True)
+class DeliveryHold:
+    """What stops or slows every worker right now (shared by all of them, in Redis)."""
+
+    #: Discord refused the bot token (401): nothing is sent until staff resume.
+    paused: Pause | None
+    #: Seconds Cloudflare's ban still lasts (too many invalid requests).
+    banned_for: float
+    #: Seconds no DM is opened (Discord answered 40003: opening DMs too fast).
+    dm_open_held_for: float
+    #: Seconds a global 429 still holds every request.
+    global_held_for: float
+
+    @property
+    def any(self) -> bool:
+        return bool(self.paused or self.banned_for or self.dm_open_held_for or self.global_held_for)
+
+
+def delivery_hold() -> DeliveryHold | None:
+    """The holds on delivery for this environment's bot (None when they cannot be read:
+    the page still shows the rows)."""
+    limits = client_for(config.current()).limits
+    try:
+        return DeliveryHold(
+            paused=limits.paused(),
+            banned_for=limits.held(name="banned"),
+            dm_open_held_for=limits.held(name=f"route:{OPEN_DM_ROUTE}"),
+            global_held_for=limits.held(name="global"),
+        )
+    except Exception as exc:  # a status banner must never break the page
+        logger.warning("cannot read the delivery holds: %s", exc)
+        return None

@@ -11,7 +11,7 @@ import logging
 import secrets
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from django.apps import apps
 from django.db import transaction
@@ -21,8 +21,16 @@ from django.utils import timezone
 from daylock import config
 from daylock.core.services import audit_record
 from daylock.discord import delivery
-from daylock.discord.client import NONCE_MAX_LENGTH
+from daylock.discord.client import (
+    AUDIT_REASON_MAX,
+    NONCE_MAX_LENGTH,
+    DiscordClient,
+    DiscordError,
+    PermanentError,
+    client_for,
+)
 from daylock.discord.models import OutboxKind, OutboxMessage, OutboxStatus
+from daylock.discord_identity import canonical_id, snowflake_problem
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +78,7 @@ def outbox_enqueue(
     guild_id: str | int | None = None,
     source: str = "",
     mention_user_ids: Sequence[str | int] = (),
+    reason: str = "",
 ) -> OutboxMessage:
     """Put one Discord side effect in the outbox; delivered after the transaction commits.
 
@@ -83,8 +92,13 @@ def outbox_enqueue(
       defaults to this environment's guild.
 
     Nothing in the text pings anyone: only ``mention_user_ids`` are allowed to be
-    mentioned (``@everyone`` and role mentions never are). The environment is stamped
+    mentioned (``@everyone`` and role mentions never are). ``reason`` (role changes)
+    goes to the server's audit log with the row's number. The environment is stamped
     on the row; whether it is ever sent is decided at delivery.
+
+    Ids must be digits here; whether they are real Discord ids (17-20 digits) is judged
+    at delivery, so that seeded test users (short ids that can be nobody's) can still
+    have their messages captured outside production.
     """
     try:
         kind = OutboxKind(kind)
@@ -112,6 +126,8 @@ def outbox_enqueue(
             )
     elif content:
         raise OutboxError("a role change has no content")
+    if reason and is_message:
+        raise OutboxError("only a role change has an audit-log reason")
     mentions = [_snowflake("mention_user_ids", user, required=True) for user in mention_user_ids]
 
     with transaction.atomic():
@@ -126,6 +142,7 @@ def outbox_enqueue(
             allowed_mentions={"parse": [], "users": mentions},
             nonce=new_nonce(),
             environment=cfg.app_env.value,
+            audit_reason=" ".join(reason.split())[:AUDIT_REASON_MAX],
         )
         schedule_delivery(message.pk)
     return message
@@ -295,3 +312,114 @@ def _uncertain_details(message: OutboxMessage) -> dict[str, Any]:
         "delivery_note": message.delivery_note,
         "last_error": message.last_error,
     }
+
+
+# --- delivery paused (Discord refused the token) ----------------------------------------
+
+
+def delivery_resume(*, actor_id: int | None, actor_label: str) -> bool:
+    """Staff: lift the pause a 401 put on delivery (audit-logged); False when there was
+    none. Do it after setting the bot's current token and restarting the workers: a
+    token Discord still refuses pauses delivery again at its next send."""
+    client = client_for()
+    pause = client.limits.paused()
+    if pause is None:
+        return False
+    client.limits.resume()
+    audit_record(
+        actor_id=actor_id,
+        actor_label=actor_label,
+        action="outbox.resume",
+        target="discord:delivery",
+        details={"paused_since": pause.since, "detail": pause.detail},
+    )
+    waiting = outbox_requeue_waiting()
+    logger.warning("delivery resumed by %s; %s waiting message(s) scheduled", actor_label, waiting)
+    return True
+
+
+# --- ids staff enter, checked with Discord ------------------------------------------------
+
+
+def discord_id_check(
+    *, kind: Literal["channel", "role"], id: str, client: DiscordClient | None = None
+) -> str | None:
+    """Ask Discord whether ``id`` is a usable channel or role of this environment's
+    server; None when it is, else what is wrong and what to do (for a form error).
+
+    A channel must exist, be visible to the bot, be a text channel and belong to
+    ``DISCORD_GUILD_ID``; a role must be one of that server's roles that the bot may
+    grant (not ``@everyone``, not managed by an integration, below the bot's highest
+    role — Discord refuses the grant with 50013 otherwise). When Discord cannot be
+    asked, that is the answer too: saving an unchecked id is what this prevents.
+    """
+    problem = snowflake_problem(id)
+    if problem:
+        return f"{kind} id {problem}"
+    cfg = config.current()
+    guild = canonical_id(cfg.discord_guild_id) or cfg.discord_guild_id
+    client = client or client_for(cfg)
+    try:
+        if kind == "channel":
+            return _channel_problem(client, channel_id=id, guild_id=guild)
+        return _role_problem(client, role_id=id, guild_id=guild)
+    except PermanentError as exc:
+        if exc.code == 10003:
+            return (
+                f"channel {id} does not exist in Discord (10003): copy its id again (Discord: "
+                "Developer Mode, then right-click the channel → Copy Channel ID)"
+            )
+        if exc.code == 50001:
+            return (
+                f"the bot cannot see channel {id} (50001): give the bot's role View Channel "
+                "and Send Messages there, or pick another channel"
+            )
+        return f"Discord refused to look up {kind} {id} ({exc}); check the id and try again"
+    except DiscordError as exc:
+        return f"could not check {kind} {id} with Discord ({exc}); try again in a moment"
+
+
+def _channel_problem(client: DiscordClient, *, channel_id: str, guild_id: str) -> str | None:
+    channel = client.get_channel(channel_id)
+    name = f"#{channel.get('name')}" if channel.get("name") else channel_id
+    found = canonical_id(channel.get("guild_id")) if channel.get("guild_id") else None
+    if found != guild_id:
+        where = f"server {found}" if found else "no server (a DM)"
+        return (
+            f"channel {channel_id} ({name}) belongs to {where}, not this environment's server "
+            f"(DISCORD_GUILD_ID={guild_id}): pick a channel of that server"
+        )
+    if channel.get("type") not in {0, 5}:
+        return f"channel {channel_id} ({name}) is not a text channel: pick a text channel"
+    return None
+
+
+def _role_problem(client: DiscordClient, *, role_id: str, guild_id: str) -> str | None:
+    roles = {str(role.get("id")): role for role in client.guild_roles(guild_id)}
+    role = roles.get(role_id)
+    if role is None:
+        return (
+            f"role {role_id} is not a role of this environment's server "
+            f"(DISCORD_GUILD_ID={guild_id}): pick one of its roles (Server Settings → Roles)"
+        )
+    name = f"@{role.get('name')}"
+    if role_id == guild_id:
+        return f"role {role_id} is {name}, which everyone has: pick another role"
+    if role.get("managed"):
+        return (
+            f"role {role_id} ({name}) is managed by an integration (a bot's own role): "
+            "Discord does not let anyone grant it; pick another role"
+        )
+    bot = client.me()
+    member = client.guild_member(guild_id, str(bot.get("id")))
+    top = max(
+        (int(roles[r].get("position") or 0) for r in member.get("roles", []) if r in roles),
+        default=0,
+    )
+    if int(role.get("position") or 0) >= top:
+        return (
+            f"role {role_id} ({name}) sits at or above the bot's highest role: Discord would "
+            "refuse to grant it (50013). In Server Settings → Roles, drag the bot's role "
+            "above it, then save again"
+        )
+    return None

@@ -34,6 +34,7 @@ def outbox_list(request: HttpRequest) -> HttpResponse:
             "statuses": [(value, label, counts[value]) for value, label in OutboxStatus.choices],
             "delivery_mode": config.current().discord_delivery.value,
             "page_size": PAGE_SIZE,
+            "hold": selectors.delivery_hold(),
         },
     )
 
@@ -46,8 +47,26 @@ def outbox_detail(request: HttpRequest, message_id: int) -> HttpResponse:
     return render(
         request,
         "discord/outbox_detail.html",
-        {"m": message, "show_content": selectors.outbox_content_visible(message)},
+        {
+            "m": message,
+            "show_content": selectors.outbox_content_visible(message),
+            "hold": selectors.delivery_hold(),
+        },
     )
+
+
+@permissions.permission_required(permissions.Perm.HANDLE_OUTBOX)
+@require_POST
+def outbox_resume(request: HttpRequest) -> HttpResponse:
+    """Lift the pause a 401 put on delivery (after the token was fixed)."""
+    resumed = services.delivery_resume(
+        actor_id=request.user.pk, actor_label=request.user.get_username()
+    )
+    if resumed:
+        messages.success(request, "Delivery resumed: waiting messages are scheduled again.")
+    else:
+        messages.info(request, "Delivery was not paused.")
+    return redirect("discord:outbox_list")
 
 
 @permissions.permission_required(permissions.Perm.HANDLE_OUTBOX)
