@@ -79,3 +79,34 @@ def delivery_hold() -> DeliveryHold | None:
     except Exception as exc:  # a status banner must never break the page
         logger.warning("cannot read the delivery holds: %s", exc)
         return None
+
+
+@dataclass(frozen=True)
+class GrantState:
+    """Where a role grant stands, in words for the prize page."""
+
+    message_id: int
+    status: str
+    text: str
+
+
+_GRANT_TEXT: dict[str, str] = {
+    OutboxStatus.QUEUED: "pending: the role grant waits for Discord",
+    OutboxStatus.SENDING: "pending: the role grant is being sent",
+    OutboxStatus.CAPTURED: "not granted: role grant captured (this environment sends nothing)",
+    OutboxStatus.BLOCKED: "not granted: role grant blocked in this environment",
+    OutboxStatus.UNCERTAIN: "uncertain: look in Discord, then resend or discard the grant",
+    OutboxStatus.DISCARDED: "not granted: role grant discarded by staff",
+    OutboxStatus.SENT: "fulfilled: Discord confirmed the role grant",
+}
+
+
+def role_grants(*, sources: list[str]) -> dict[str, GrantState]:
+    """The latest role grant of each ``source`` (e.g. ``draw:12:rank:1``), for pages that
+    show whether Discord granted a prize role: ``failed: role above the bot (50013)``."""
+    found: dict[str, GrantState] = {}
+    rows = OutboxMessage.objects.filter(kind="role_grant", source__in=sources).order_by("id")
+    for row in rows:
+        text = row.summary if row.status == OutboxStatus.FAILED else _GRANT_TEXT.get(row.status)
+        found[row.source] = GrantState(row.pk, row.status, text or str(row.status))
+    return found
