@@ -12,11 +12,26 @@ class Role(models.TextChoices):
     ADMIN = "admin", "Admin"
 
 
+class LeaderboardVisibility(models.TextChoices):
+    """How a player appears on event leaderboards (chosen on their profile)."""
+
+    NAME = "name", "By my Discord display name"
+    ANONYMOUS = "anonymous", "Anonymously, as “anonymous #n”"
+    HIDDEN = "hidden", "Not at all"
+
+
 class User(AbstractUser):
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.PLAYER)
     is_banned = models.BooleanField(default=False)
     #: Created by ``daylock seed``; never a real person.
     is_test_account = models.BooleanField(default=False)
+    #: Anonymous by default: a player's Discord name is published only once they choose
+    #: so, and hiding everyone by default would leave leaderboards empty.
+    leaderboard_visibility = models.CharField(
+        max_length=10,
+        choices=LeaderboardVisibility.choices,
+        default=LeaderboardVisibility.ANONYMOUS,
+    )
 
     @property
     def is_moderator(self) -> bool:

@@ -237,6 +237,57 @@ class EventCompletion(models.Model):
         return f"{self.user_id} completed {self.event_id} [{self.tier}]"
 
 
+class LeaderboardEntry(models.Model):
+    """One player's standing on an event's leaderboard: stars (one per solved tier per
+    day up to ``day_count``) and the total time from each day's unlock to each solve.
+
+    Denormalised from :class:`Progress` so that the leaderboard reads one row per
+    player instead of grouping the event's progress (a hundred thousand players are a
+    million rows). Only :mod:`daylock.events.leaderboard` writes it, called by
+    :func:`daylock.events.services.completion_refresh` and ``answer_submit`` (so by
+    every path that keeps :class:`EventCompletion` true) and by the seed's bulk load.
+    A player whose progress was all taken away keeps a row with 0 stars, so their
+    ``anonymous_number`` stays theirs.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="leaderboard_entries",
+        db_index=False,  # the unique constraint leads with user
+    )
+    event = models.ForeignKey(
+        Event,
+        on_delete=models.CASCADE,
+        related_name="leaderboard_entries",
+        db_index=False,  # the (event, anonymous_number) constraint leads with event
+    )
+    stars = models.PositiveSmallIntegerField()
+    #: Sum over the stars of whole seconds from the day's unlock to the solve (a solve
+    #: before the unlock, possible only through a test utility, counts 0).
+    total_seconds = models.BigIntegerField()
+    #: The latest ``solved_at`` among the stars (the first tie-break); None at 0 stars.
+    last_solved_at = models.DateTimeField(null=True, blank=True)
+    #: Shown as "anonymous #n": numbered per event in order of first solve, so it says
+    #: nothing about the user id and never changes.
+    anonymous_number = models.PositiveIntegerField()
+
+    class Meta:
+        verbose_name_plural = "leaderboard entries"
+        constraints = [
+            models.UniqueConstraint(fields=["user", "event"], name="leaderboardentry_unique"),
+            models.UniqueConstraint(
+                fields=["event", "anonymous_number"], name="leaderboardentry_anonymous_number"
+            ),
+            models.CheckConstraint(
+                condition=Q(total_seconds__gte=0), name="leaderboardentry_total_seconds_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} on {self.event_id}: {self.stars} stars, {self.total_seconds} s"
+
+
 class WrongAnswer(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="wrong_answers"

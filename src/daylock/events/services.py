@@ -15,7 +15,7 @@ from django.db import connection, transaction
 
 from daylock import clock
 from daylock.accounts.models import User
-from daylock.events import ratelimit, timelock
+from daylock.events import leaderboard, ratelimit, timelock
 from daylock.events.answers import answers_match
 from daylock.events.models import (
     MAX_ANSWER_LENGTH,
@@ -102,6 +102,7 @@ def answer_submit(*, user: User, day: Day, tier: Tier, answer: str) -> SubmitRes
         )
         if created:
             _completion_record(user_id=user.pk, event_id=day.event_id, tier=tier)
+            leaderboard.standing_after_solve(user_id=user.pk, event_id=day.event_id)
     return SubmitResult(Outcome.CORRECT if created else Outcome.ALREADY_SOLVED, tier)
 
 
@@ -235,6 +236,8 @@ def completion_refresh(*, event: Event, user_ids: Iterable[int] | None = None) -
                 cursor.execute(delete, [event.pk, *batch, event.pk, *batch])
                 upsert = _UPSERT_SQL.format(holding=holding, **_T)
                 cursor.execute(upsert, [event.pk, *batch])
+        # The leaderboard's standings follow the same writes (see events.leaderboard).
+        leaderboard.standings_refresh(event_id=event.pk, user_ids=None if user_ids is None else ids)
 
 
 def completions_refresh_for(*, pairs: Iterable[tuple[int, int]]) -> None:

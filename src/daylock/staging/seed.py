@@ -460,11 +460,13 @@ BULK_LOAD_USERS = 5000
 
 
 def _bulk_load(users: int) -> contextlib.AbstractContextManager[None]:
-    from daylock.events.models import EventCompletion, Feedback, Progress
+    from daylock.events.models import EventCompletion, Feedback, LeaderboardEntry, Progress
 
     if users < BULK_LOAD_USERS:
         return contextlib.nullcontext()
-    return constraints_rebuilt_after([User, DiscordAccount, Progress, Feedback, EventCompletion])
+    return constraints_rebuilt_after(
+        [User, DiscordAccount, Progress, Feedback, EventCompletion, LeaderboardEntry]
+    )
 
 
 def next_user_number() -> int:
@@ -489,6 +491,7 @@ def seed_database(
     """Write the data set. Refuses (:class:`SeedRefused`) when users exist, unless
     ``add``: then the users are added as players to the seeded events (created if
     missing), numbered after the existing test users."""
+    from daylock.events.leaderboard import standings_add_missing
     from daylock.events.models import Event
     from daylock.events.services import completions_add_missing
 
@@ -537,6 +540,8 @@ def seed_database(
             # GROUP BY over all the progress (seeding only adds progress).
             bar.stage("completions")
             completions_add_missing()
+            # The leaderboard's standings, the same way (one statement, only adds).
+            standings_add_missing()
             bar.stage("constraints + indexes")
         # After the constraints are back: the draws query the fresh rows.
         bar.stage("prizes")

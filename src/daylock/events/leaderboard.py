@@ -1,0 +1,613 @@
+"""The leaderboard of an event, as in Advent of Code's private leaderboards.
+
+**Ranking.** One star per solved tier per day (days up to ``day_count``); more stars
+rank higher, then less total time (the sum, over the stars, of whole seconds from the
+day's unlock — :func:`daylock.events.models.unlock_instant` — to the solve), then the
+earlier last solve, then the smaller user id (never shown: it only makes the order
+total and stable). Ranks count listed players only: a hidden or banned player leaves
+no gap that would give them away.
+
+**Who is listed.** Each player picks on their profile how they appear
+(:class:`~daylock.accounts.models.LeaderboardVisibility`): by Discord display name,
+as "anonymous #n" (the default: nobody's Discord name is published without their
+say, and a leaderboard that hid everyone by default would be empty) or not at all.
+``n`` is numbered per event in order of first solve: stable, and unrelated to the
+user id. Banned players are never listed.
+
+**Writes** keep :class:`~daylock.events.models.LeaderboardEntry` true: one row per
+player and event, computed from progress by one set-based statement per step
+(PostgreSQL and SQLite), called by every writer of progress —
+:func:`daylock.events.services.answer_submit` (:func:`standing_after_solve`),
+:func:`daylock.events.services.completion_refresh` (:func:`standings_refresh`,
+so the admin, the editor, packs, the demo data, the test utilities and the test
+factories) and the seed's bulk load (:func:`standings_add_missing`).
+
+**Reads** (:func:`leaderboard_get`) must stay cheap with 100,000 players: counting
+the players ahead of someone in PostgreSQL walks every one of them (about 7 ms for
+50,000 index entries here), and a hidden or banned player ahead costs a probe each.
+So each process keeps a *snapshot* per event: the listed players' rank keys, sorted,
+read from the table in one statement. A page then costs a bisection for the viewer's
+rank, the viewer's own row from the table, and one query for the names of the rows
+shown. Every write of standings marks the event's snapshot stale (a token in the
+cache, set after commit); a stale snapshot is rebuilt at most every
+:attr:`Freshness.after_write_seconds`, and any snapshot after
+:attr:`Freshness.max_age_seconds`. The viewer's own row is always read live, so a
+player sees their solve at once; who is shown is checked live too (a player banned or
+hidden since the snapshot rebuilds it at once).
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import time as monotonic_time
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.db.models import F
+
+from daylock.accounts.models import LeaderboardVisibility, User
+from daylock.events.models import (
+    MAX_DAYS,
+    Day,
+    Event,
+    LeaderboardEntry,
+    Progress,
+    Tier,
+    unlock_instant,
+)
+
+#: How many players the page and the JSON list.
+TOP = 100
+
+_T = {
+    "entry": LeaderboardEntry._meta.db_table,
+    "progress": Progress._meta.db_table,
+    "user": User._meta.db_table,
+}
+
+#: Whole seconds since the epoch of ``p.solved_at`` (floor), per database.
+_EPOCH = {
+    "postgresql": "CAST(FLOOR(EXTRACT(EPOCH FROM p.solved_at)) AS BIGINT)",
+    "sqlite": "CAST(strftime('%%s', p.solved_at) AS INTEGER)",
+}
+
+#: The standings that hold now, from progress. ``opens`` lists the counting days (up to
+#: ``day_count``) with their event and unlock instant (epoch seconds, from
+#: :func:`unlock_instant`: time zones are Python's business, not the database's).
+#: ``{users}`` narrows it to an ``IN`` list or is empty.
+_HOLDING = """
+WITH opens (day_id, event_id, opens_at) AS ({opens}),
+holding AS (
+    SELECT o.event_id, p.user_id, COUNT(*) AS stars,
+           SUM(CASE WHEN {epoch} > o.opens_at THEN {epoch} - o.opens_at ELSE 0 END)
+               AS total_seconds,
+           MAX(p.solved_at) AS last_solved_at, MIN(p.solved_at) AS first_solved_at
+    FROM {progress} p JOIN opens o ON o.day_id = p.day_id
+    WHERE 1 = 1{users}
+    GROUP BY o.event_id, p.user_id
+)
+"""
+#: Rows that exist and differ from what holds: corrected in place.
+_UPDATE = """
+UPDATE {entry} SET stars = h.stars, total_seconds = h.total_seconds,
+                   last_solved_at = h.last_solved_at
+FROM holding h
+WHERE {entry}.event_id = h.event_id AND {entry}.user_id = h.user_id
+  AND ({entry}.stars <> h.stars OR {entry}.total_seconds <> h.total_seconds
+       OR {entry}.last_solved_at IS NULL OR {entry}.last_solved_at <> h.last_solved_at)
+"""
+#: Rows (of these events, of some users) whose progress is gone: 0 stars, row kept (the
+#: anonymous number stays the player's).
+_ZERO = """
+UPDATE {entry} SET stars = 0, total_seconds = 0, last_solved_at = NULL
+WHERE {entry}.event_id IN ({events}){plain_users}
+  AND ({entry}.stars <> 0 OR {entry}.last_solved_at IS NOT NULL)
+  AND NOT EXISTS (SELECT 1 FROM holding h
+                  WHERE h.event_id = {entry}.event_id AND h.user_id = {entry}.user_id)
+"""
+#: Players new to an event's leaderboard, numbered after the event's last anonymous
+#: number in order of first solve. No ``ON CONFLICT`` (the seed runs it while its bulk
+#: load has the constraints dropped); writers hold the event's row lock
+#: (:func:`_lock_events`), so two inserts never pick the same numbers.
+_INSERT = """
+, numbered AS (
+    SELECT event_id, MAX(anonymous_number) AS last_number FROM {entry} GROUP BY event_id
+)
+INSERT INTO {entry} (event_id, user_id, stars, total_seconds, last_solved_at, anonymous_number)
+SELECT h.event_id, h.user_id, h.stars, h.total_seconds, h.last_solved_at,
+       COALESCE(n.last_number, 0)
+       + ROW_NUMBER() OVER (PARTITION BY h.event_id ORDER BY h.first_solved_at, h.user_id)
+FROM holding h LEFT JOIN numbered n ON n.event_id = h.event_id
+WHERE NOT EXISTS (SELECT 1 FROM {entry} e
+                  WHERE e.event_id = h.event_id AND e.user_id = h.user_id)
+"""
+#: Few enough placeholders per statement for every SQLite build.
+_USER_BATCH = 500
+
+
+# --- writes ---------------------------------------------------------------------------
+
+
+def _opens_sql(events: Iterable[int]) -> str:
+    """The ``opens`` rows of these events' counting days as SQL (integers only, from the
+    database: nothing to quote), or an empty row set of the same shape."""
+    rows = (
+        Day.objects.filter(event_id__in=list(events), number__lte=F("event__day_count"))
+        .order_by("id")
+        .values_list("id", "number", "event_id", "event__starts_on", "event__time_zone")
+    )
+    values = []
+    for day_id, number, event_id, starts_on, time_zone in rows:
+        event = Event(pk=event_id, starts_on=starts_on, time_zone=time_zone)
+        opens_at = int(unlock_instant(event, number).timestamp())
+        values.append(f"({int(day_id)}, {int(event_id)}, {opens_at})")
+    if not values:
+        return "SELECT CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT) WHERE 1 = 0"
+    return "VALUES " + ", ".join(values)
+
+
+def _holding(*, events: Sequence[int], users: int) -> str:
+    marks = ", ".join(["%s"] * users)
+    return _HOLDING.format(
+        opens=_opens_sql(events),
+        epoch=_EPOCH[connection.vendor],
+        users=f" AND p.user_id IN ({marks})" if users else "",
+        **_T,
+    )
+
+
+def _lock_events(event_ids: Iterable[int]) -> None:
+    """Hold these events' rows until the transaction ends (in id order): whoever adds
+    players to an event's leaderboard numbers them after the last one. ``FOR NO KEY
+    UPDATE`` leaves the foreign-key checks of rows referencing the event alone; a no-op
+    on SQLite (one writer at a time)."""
+    ids = sorted(set(event_ids))
+    list(
+        Event.objects.select_for_update(no_key=True)
+        .filter(pk__in=ids)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def _mark_stale(event_ids: Iterable[int]) -> None:
+    """After commit: the events' snapshots no longer match the table (every process sees
+    a new token and rebuilds, see :func:`_snapshot`)."""
+    ids = sorted(set(event_ids))
+
+    def publish() -> None:
+        cache.set_many({_version_key(event_id): uuid.uuid4().hex for event_id in ids}, None)
+
+    if ids:
+        transaction.on_commit(publish)
+
+
+def standing_after_solve(*, user_id: int, event_id: int) -> None:
+    """After ``user_id`` newly solved a challenge of ``event_id`` (in the transaction
+    that recorded it, the user's row locked): their standing from their progress, in
+    two statements. The event's row is locked only when the player is new to its
+    leaderboard (to number them)."""
+    holding = _holding(events=[event_id], users=1)
+    with connection.cursor() as cursor:
+        if LeaderboardEntry.objects.filter(user_id=user_id, event_id=event_id).exists():
+            cursor.execute(holding + _UPDATE.format(**_T), [user_id])
+        else:
+            _lock_events([event_id])
+            cursor.execute(holding + _INSERT.format(**_T), [user_id])
+    _mark_stale([event_id])
+
+
+def standings_refresh(*, event_id: int, user_ids: Iterable[int] | None = None) -> None:
+    """Make the event's standings true again for these users (default: every player),
+    after progress was written or deleted, or days, ``day_count``, the start date or
+    the time zone changed. Called by :func:`daylock.events.services.completion_refresh`,
+    which already locked the users' rows."""
+    if user_ids is None:
+        batches: list[list[int]] = [[]]
+    else:
+        ids = sorted(set(user_ids))
+        if not ids:
+            return
+        batches = [ids[i : i + _USER_BATCH] for i in range(0, len(ids), _USER_BATCH)]
+    with transaction.atomic(), connection.cursor() as cursor:
+        _lock_events([event_id])
+        for batch in batches:
+            holding = _holding(events=[event_id], users=len(batch))
+            plain = ", ".join(["%s"] * len(batch))
+            cursor.execute(holding + _UPDATE.format(**_T), batch)
+            zero = _ZERO.format(
+                events=int(event_id),
+                plain_users=f" AND user_id IN ({plain})" if batch else "",
+                **_T,
+            )
+            cursor.execute(holding + zero, [*batch, *batch])
+            cursor.execute(holding + _INSERT.format(**_T), batch)
+    _mark_stale([event_id])
+
+
+def standings_add_missing() -> int:
+    """Add the standings of every player of every event who has none yet, in ONE
+    statement over the whole progress table; returns how many.
+
+    The seed's bulk path, right after it loaded progress (which only adds): no ``ON
+    CONFLICT``, so it runs while the bulk load has the table's constraints dropped.
+    After anything else, use :func:`standings_refresh`.
+    """
+    event_ids = list(Event.objects.values_list("pk", flat=True))
+    if not event_ids:
+        return 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        _lock_events(event_ids)
+        # A parameter list, even empty: Django's SQLite cursor then turns %% into %.
+        cursor.execute(_holding(events=event_ids, users=0) + _INSERT.format(**_T), [])
+        added: int = cursor.rowcount
+    _mark_stale(event_ids)
+    return max(added, 0)
+
+
+def visibility_set(*, user: User, visibility: str) -> User:
+    """How ``user`` appears on every leaderboard from now on. Raises ``ValueError`` for
+    a value that is not a :class:`LeaderboardVisibility` (the view says which are)."""
+    chosen = LeaderboardVisibility(visibility)
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(leaderboard_visibility=chosen.value)
+        user.leaderboard_visibility = chosen.value
+        _mark_stale(
+            LeaderboardEntry.objects.filter(user_id=user.pk).values_list("event_id", flat=True)
+        )
+    return user
+
+
+# --- the snapshot ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Freshness:
+    #: After a write of standings, a snapshot is rebuilt at most this often per process
+    #: (a solve storm must not turn every page view into a rebuild).
+    after_write_seconds: float = 5.0
+    #: Any snapshot is rebuilt after this long, written to or not.
+    max_age_seconds: float = 60.0
+
+
+FRESHNESS = Freshness()
+#: Snapshots kept per process (least recently used dropped first).
+_MAX_SNAPSHOTS = 16
+_EPOCH_START = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_MAX_STARS = 2 * MAX_DAYS
+_TOTAL_BITS, _INSTANT_BITS, _USER_BITS = 48, 64, 64
+
+
+def rank_key(*, stars: int, total_seconds: int, last_solved_at: datetime, user_id: int) -> int:
+    """The ranking as one integer, smaller ranking higher: more stars, less total time,
+    earlier last solve, smaller user id (a sorted list of plain ints is a fraction of the
+    memory of tuples, and bisects as fast)."""
+    instant = (last_solved_at - _EPOCH_START) // _MICROSECOND
+    key = _MAX_STARS - stars
+    key = (key << _TOTAL_BITS) | min(total_seconds, (1 << _TOTAL_BITS) - 1)
+    key = (key << _INSTANT_BITS) | max(instant, 0)
+    return (key << _USER_BITS) | user_id
+
+
+@dataclass(frozen=True)
+class _Top:
+    user_id: int
+    stars: int
+    total_seconds: int
+    anonymous_number: int
+
+
+@dataclass
+class _Snapshot:
+    version: str
+    built_at: float
+    #: Rank keys of every listed player with a star, best first.
+    keys: list[int]
+    #: Each of those players' key by user id (to take the viewer's out of the count).
+    key_of: dict[int, int]
+    #: The first TOP + 1 players, best first (one more: the viewer may be among them).
+    top: list[_Top]
+
+
+_SNAPSHOTS: OrderedDict[int, _Snapshot] = OrderedDict()
+_BUILD_LOCK = threading.Lock()
+
+_LISTED_SQL = """
+SELECT s.user_id, s.stars, s.total_seconds, s.last_solved_at, s.anonymous_number
+FROM {entry} s JOIN {user} u ON u.id = s.user_id
+WHERE s.event_id = %s AND s.stars > 0 AND NOT u.is_banned
+  AND u.leaderboard_visibility <> %s
+"""
+
+
+def _version_key(event_id: int) -> str:
+    return f"leaderboard:version:{event_id}"
+
+
+def _version(event_id: int) -> str:
+    """The event's current token (one cache read); a fresh one if the cache lost it."""
+    key = _version_key(event_id)
+    token = cache.get(key)
+    if token is None:
+        cache.add(key, uuid.uuid4().hex, None)
+        token = cache.get(key)
+    return str(token)
+
+
+def _build(event_id: int, version: str) -> _Snapshot:
+    with connection.cursor() as cursor:
+        cursor.execute(_LISTED_SQL.format(**_T), [event_id, LeaderboardVisibility.HIDDEN.value])
+        rows = cursor.fetchall()
+    anonymous: dict[int, int] = {}
+    key_of: dict[int, int] = {}
+    for user_id, stars, total, last, number in rows:
+        key_of[user_id] = rank_key(
+            stars=stars, total_seconds=total, last_solved_at=last, user_id=user_id
+        )
+        anonymous[user_id] = number
+    keys = sorted(key_of.values())
+    mask = (1 << _USER_BITS) - 1
+    top = []
+    for key in keys[: TOP + 1]:
+        user_id = key & mask
+        stars = _MAX_STARS - (key >> (_USER_BITS + _INSTANT_BITS + _TOTAL_BITS))
+        total = (key >> (_USER_BITS + _INSTANT_BITS)) & ((1 << _TOTAL_BITS) - 1)
+        top.append(_Top(user_id, stars, total, anonymous[user_id]))
+    return _Snapshot(
+        version=version, built_at=monotonic_time.monotonic(), keys=keys, key_of=key_of, top=top
+    )
+
+
+def _snapshot(event_id: int, *, force: bool = False) -> _Snapshot:
+    """This process's snapshot of the event, rebuilt when :data:`FRESHNESS` says so."""
+    version = _version(event_id)
+    now = monotonic_time.monotonic()
+    current = _SNAPSHOTS.get(event_id)
+    if current is not None and not force:
+        age = now - current.built_at
+        fresh = age < FRESHNESS.max_age_seconds and (
+            current.version == version or age < FRESHNESS.after_write_seconds
+        )
+        if fresh:
+            _SNAPSHOTS.move_to_end(event_id)
+            return current
+    with _BUILD_LOCK:
+        again = _SNAPSHOTS.get(event_id)
+        if again is not None and again is not current and not force:
+            return again  # another thread of this process just built it
+        built = _build(event_id, version)
+        _SNAPSHOTS[event_id] = built
+        _SNAPSHOTS.move_to_end(event_id)
+        while len(_SNAPSHOTS) > _MAX_SNAPSHOTS:
+            _SNAPSHOTS.popitem(last=False)
+    return built
+
+
+def snapshots_clear() -> None:
+    """Forget this process's snapshots (tests; nothing else needs to)."""
+    with _BUILD_LOCK:
+        _SNAPSHOTS.clear()
+
+
+# --- the read -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the leaderboard."""
+
+    rank: int
+    #: What everyone sees: a Discord display name or "anonymous #n".
+    label: str
+    anonymous: bool
+    stars: int
+    total_seconds: int
+    #: Internal: to read the row's days for the JSON. Never shown or sent.
+    user_id: int
+    is_viewer: bool = False
+
+    @property
+    def total_time(self) -> str:
+        return format_duration(self.total_seconds)
+
+
+class ViewerState:
+    """Why the viewer's own line looks as it does (the page explains each)."""
+
+    LISTED = "listed"
+    HIDDEN = "hidden"  # chose not to appear; shown the rank they would have
+    BANNED = "banned"  # never listed, no rank
+    NO_STARS = "no-stars"
+
+
+@dataclass(frozen=True)
+class ViewerStanding:
+    state: str
+    #: Their line (rank included) unless banned or without stars.
+    row: Row | None
+    visibility: str
+
+
+@dataclass(frozen=True)
+class Leaderboard:
+    event: Event
+    rows: list[Row]
+    #: Listed players with at least one star.
+    players: int
+    #: None for a visitor who is not logged in.
+    viewer: ViewerStanding | None
+
+
+@dataclass(frozen=True)
+class _Person:
+    listed: bool
+    visibility: str
+    name: str
+
+
+def _people(user_ids: Sequence[int]) -> dict[int, _Person]:
+    """Whether each user is listed now, and their display name (Discord's global name,
+    else Discord username, else Daylock's username): one query."""
+    found = User.objects.filter(pk__in=list(user_ids)).values_list(
+        "pk",
+        "is_banned",
+        "leaderboard_visibility",
+        "username",
+        "discord__global_name",
+        "discord__username",
+    )
+    people = {}
+    for pk, banned, visibility, username, global_name, discord_username in found:
+        listed = not banned and visibility != LeaderboardVisibility.HIDDEN
+        name = global_name or discord_username or username
+        people[pk] = _Person(listed=listed, visibility=visibility, name=name)
+    return people
+
+
+def _label(person: _Person, anonymous_number: int) -> tuple[str, bool]:
+    if person.visibility == LeaderboardVisibility.NAME:
+        return person.name, False
+    return f"anonymous #{anonymous_number}", True
+
+
+@dataclass(frozen=True)
+class _Live:
+    """The viewer's own row, read from the table at this request."""
+
+    stars: int
+    total_seconds: int
+    last_solved_at: datetime
+    anonymous_number: int
+
+
+def leaderboard_get(*, event: Event, viewer: User | None, top: int = TOP) -> Leaderboard:
+    """The event's first ``top`` listed players and, for a logged-in viewer, their own
+    standing (read live: a player sees their solve at once, wherever they rank)."""
+    top = min(top, TOP)
+    live = None
+    if viewer is not None:
+        found = (
+            LeaderboardEntry.objects.filter(event=event, user=viewer, stars__gt=0)
+            .values_list("stars", "total_seconds", "last_solved_at", "anonymous_number")
+            .first()
+        )
+        if found is not None and found[2] is not None:  # a star has a solve time
+            live = _Live(found[0], found[1], found[2], found[3])
+    board = _assemble(event, _snapshot(event.pk), viewer, live, top, strict=True)
+    if board is None:
+        # Someone shown is no longer listed (banned, hidden or deleted since the
+        # snapshot): rebuild now rather than show them. Whoever changes again between
+        # the rebuild and the check is left out of the rows.
+        board = _assemble(event, _snapshot(event.pk, force=True), viewer, live, top, strict=False)
+    assert board is not None
+    return board
+
+
+def _assemble(
+    event: Event,
+    snapshot: _Snapshot,
+    viewer: User | None,
+    live: _Live | None,
+    top: int,
+    *,
+    strict: bool,
+) -> Leaderboard | None:
+    """The page from a snapshot and the viewer's live row; None when ``strict`` and a
+    player to be shown is no longer listed."""
+    viewer_id = viewer.pk if viewer is not None else None
+    others = [entry for entry in snapshot.top if entry.user_id != viewer_id]
+    players = len(snapshot.keys) - (1 if viewer_id in snapshot.key_of else 0)
+    viewer_rank = None
+    if viewer_id is not None and live is not None:
+        key = rank_key(
+            stars=live.stars,
+            total_seconds=live.total_seconds,
+            last_solved_at=live.last_solved_at,
+            user_id=viewer_id,
+        )
+        stale = snapshot.key_of.get(viewer_id)
+        ahead = bisect.bisect_left(snapshot.keys, key)
+        if stale is not None and stale < key:
+            ahead -= 1  # their own old line is not someone ahead of them
+        viewer_rank = ahead + 1
+    listed_viewer = (
+        viewer is not None
+        and not viewer.is_banned
+        and viewer.leaderboard_visibility != LeaderboardVisibility.HIDDEN
+    )
+    shown: list[_Top | None] = list(others)
+    if listed_viewer and viewer_rank is not None and viewer_rank <= top:
+        shown.insert(viewer_rank - 1, None)  # None: the viewer, from their live row
+    shown = shown[:top]
+    if listed_viewer and viewer_rank is not None:
+        players += 1
+    ids = [entry.user_id for entry in shown if entry is not None]
+    people = _people([*ids, *([viewer_id] if viewer_id is not None else [])])
+    gone = {user_id for user_id in ids if user_id not in people or not people[user_id].listed}
+    if gone and strict:
+        return None
+    rows: list[Row] = []
+    for entry in shown:
+        if entry is None:
+            assert viewer_id is not None and live is not None
+            label, anonymous = _label(people[viewer_id], live.anonymous_number)
+            stars, total = live.stars, live.total_seconds
+            rows.append(Row(len(rows) + 1, label, anonymous, stars, total, viewer_id, True))
+        elif entry.user_id not in gone:
+            label, anonymous = _label(people[entry.user_id], entry.anonymous_number)
+            rows.append(
+                Row(
+                    len(rows) + 1, label, anonymous, entry.stars, entry.total_seconds, entry.user_id
+                )
+            )
+    standing = None
+    if viewer is not None:
+        person = people.get(viewer.pk)
+        visibility = person.visibility if person else viewer.leaderboard_visibility
+        if viewer.is_banned:
+            standing = ViewerStanding(ViewerState.BANNED, None, visibility)
+        elif live is None or viewer_rank is None:
+            standing = ViewerStanding(ViewerState.NO_STARS, None, visibility)
+        else:
+            assert person is not None
+            label, anonymous = _label(person, live.anonymous_number)
+            stars, total = live.stars, live.total_seconds
+            row = Row(viewer_rank, label, anonymous, stars, total, viewer.pk, is_viewer=True)
+            state = ViewerState.LISTED if listed_viewer else ViewerState.HIDDEN
+            standing = ViewerStanding(state, row, visibility)
+    return Leaderboard(event=event, rows=rows, players=players, viewer=standing)
+
+
+def days_solved(*, event: Event, user_ids: Sequence[int]) -> dict[int, dict[int, list[str]]]:
+    """Per user, the tiers solved on each counting day (normal first), for the JSON."""
+    found = (
+        Progress.objects.filter(
+            user_id__in=list(user_ids), day__event=event, day__number__lte=event.day_count
+        )
+        .order_by("user_id", "day__number", "tier")
+        .values_list("user_id", "day__number", "tier")
+    )
+    order = {tier.value: index for index, tier in enumerate(Tier)}
+    days: dict[int, dict[int, list[str]]] = {}
+    for user_id, number, tier in found:
+        days.setdefault(user_id, {}).setdefault(number, []).append(tier)
+    for per_day in days.values():
+        for tiers in per_day.values():
+            tiers.sort(key=order.__getitem__)
+    return days
+
+
+def format_duration(seconds: int) -> str:
+    """``12:03:04`` or, from a day on, ``2d 03:04:05`` (hours, minutes, seconds)."""
+    days, rest = divmod(max(seconds, 0), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    clock = f"{hours:02d}:{minutes:02d}:{secs:02d}"
+    return f"{days}d {clock}" if days else clock
