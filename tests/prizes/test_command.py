@@ -21,6 +21,7 @@ from tests.conftest import ROOT, Databases, run_daylock
 SETUP = """
 import json
 from tests.events.factories import DiscordAccountFactory, EventFactory, UserFactory, complete
+from tests.prizes.conftest import member_sync_done
 from daylock.prizes import services
 for factory_class in (EventFactory, UserFactory, DiscordAccountFactory):
     factory_class.reset_sequence({offset})  # factory sequences restart in every process
@@ -32,7 +33,25 @@ prize = services.prize_create(event=event, name="Mug", fulfilment="{fulfilment}"
                               announce_channel_id="710000000000000001")
 if {codes}:
     services.prize_codes_add(prize=prize, codes=["PROD-A", "PROD-B", "PROD-C"])
+member_sync_done()  # as the worker's periodic sync would have
 services.draw_close_entries(prize=prize, actor=None)
+print(json.dumps({{"prize": prize.pk, "draw": prize.draw.pk}}))
+"""
+
+#: A prize of an event whose second day opens tomorrow, entries open, membership fresh.
+EARLY_SETUP = """
+import datetime as dt, json
+from django.utils import timezone
+from tests.events.factories import EventFactory, UserFactory, complete
+from tests.prizes.conftest import member_sync_done
+from daylock.prizes import services
+EventFactory.reset_sequence({offset})
+UserFactory.reset_sequence({offset})
+event = EventFactory(day_count=2, starts_on=timezone.now().date())
+user = UserFactory()
+complete(user, event, "normal", days=1)
+prize = services.prize_create(event=event, name="Early mug", fulfilment="manual", quantity=1)
+member_sync_done()
 print(json.dumps({{"prize": prize.pk, "draw": prize.draw.pk}}))
 """
 
@@ -118,6 +137,41 @@ def test_verify_passes_untouched_and_names_a_changed_winner(staging_env: dict[st
         f"recomputed user {winners[2]}" in bad.stderr
     )
     assert "does not verify: 1 difference(s)" in bad.stderr
+
+
+def test_close_is_refused_while_days_are_locked_unless_forced_with_a_reason(
+    staging_env: dict[str, str],
+) -> None:
+    global _setups
+    _setups += 1
+    made = run_daylock("shell", "-c", EARLY_SETUP.format(offset=_setups * 1000), env=staging_env)
+    assert made.returncode == 0, made.stderr
+    ids = json.loads(made.stdout.strip().splitlines()[-1])
+    prize = str(ids["prize"])
+    refused = run_daylock("draw", "close", prize, env=staging_env)
+    assert refused.returncode == 1
+    assert "day 2 is still locked" in refused.stderr
+    assert f'daylock draw close {prize} --force "why"' in refused.stderr
+    blank = run_daylock("draw", "close", prize, "--force", "  ", env=staging_env)
+    assert blank.returncode == 1
+    assert "needs a reason" in blank.stderr
+    forced = run_daylock(
+        "draw", "close", prize, "--force", "venue closes early, agreed on Discord", env=staging_env
+    )
+    assert forced.returncode == 0, forced.stderr
+    assert f"draw {ids['draw']}: entries closed" in forced.stdout
+    with psycopg.connect(staging_env["DATABASE_URL"]) as conn:
+        row = conn.execute(
+            "SELECT closed_early, locked_days, close_reason FROM prizes_draw WHERE id = %s",
+            [ids["draw"]],
+        ).fetchone()
+        audit = conn.execute(
+            "SELECT actor_label, details->>'forced' FROM core_auditlog "
+            "WHERE action = 'prizes.draw_close_entries' AND target = %s",
+            [f"draw:{ids['draw']}"],
+        ).fetchone()
+    assert row == (True, [2], "venue closes early, agreed on Discord")
+    assert audit == ("cli", "venue closes early, agreed on Discord")
 
 
 def test_verify_unknown_draw_and_run_unknown_prize(staging_env: dict[str, str]) -> None:

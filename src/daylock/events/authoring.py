@@ -45,6 +45,7 @@ from daylock.accounts.models import User
 from daylock.core.services import audit_record
 from daylock.discord import directory
 from daylock.discord import services as discord_services
+from daylock.events import leaderboard
 from daylock.events.answers import normalise_answer
 from daylock.events.models import (
     Challenge,
@@ -466,6 +467,11 @@ def event_save(
         if not created and (removed or old_values.get("day_count") != data.day_count):
             # Which days count for completion changed: prize eligibility reads the table.
             completion_refresh(event=target)
+        elif not created and any(
+            old_values.get(name) != getattr(data, name) for name in ("starts_on", "time_zone")
+        ):
+            # Every day's unlock moved: leaderboard times are counted from it.
+            leaderboard.standings_refresh(event_id=target.pk)
         details: dict[str, Any] = {"changes": changes}
         if seen_changed:
             details["seen days changed (confirmed)"] = sorted(seen_changed)

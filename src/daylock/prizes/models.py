@@ -141,6 +141,17 @@ class Draw(models.Model):
     #: Non-production draw: nothing real is released, everything is marked.
     simulated = models.BooleanField(editable=False)
     environment = models.CharField(max_length=20, editable=False)
+    #: Entries were closed while the event still had locked days (``locked_days`` says
+    #: which, by the clock at closing); only ever with ``close_reason``.
+    closed_early = models.BooleanField(default=False, editable=False)
+    locked_days = models.JSONField(default=list, blank=True, editable=False)
+    #: The newest complete member sync when entries closed (None: never synced), and
+    #: whether it was older than ``DAYLOCK_MEMBER_SYNC_MAX_AGE_MINUTES`` (then only ever
+    #: with ``close_reason``): how fresh "still in the guild" was for the entrant list.
+    members_synced_at = models.DateTimeField(null=True, blank=True, editable=False)
+    membership_stale = models.BooleanField(default=False, editable=False)
+    #: Why staff closed entries although a rule said not yet (published on the draw page).
+    close_reason = models.TextField(blank=True, editable=False)
 
     class Meta:
         ordering = ["-id"]
@@ -160,6 +171,10 @@ class Draw(models.Model):
             models.CheckConstraint(
                 condition=~Q(status=DrawStatus.DRAWN) | Q(drawn_at__isnull=False),
                 name="draw_drawn_has_time",
+            ),
+            models.CheckConstraint(
+                condition=Q(closed_early=False, membership_stale=False) | ~Q(close_reason=""),
+                name="draw_forced_close_has_reason",
             ),
         ]
 

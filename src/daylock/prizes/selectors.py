@@ -7,16 +7,26 @@ import itertools
 from collections.abc import Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 import psycopg
 from django.db import connection
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from psycopg.rows import scalar_row
 
-from daylock import config
-from daylock.accounts.models import User
-from daylock.events.models import Event, Tier
+from daylock import clock, config
+from daylock.accounts.models import DiscordAccount, User
+from daylock.discord.membership import Freshness, membership_freshness
+from daylock.events.models import (
+    EligibilityOverride,
+    Event,
+    EventCompletion,
+    Feedback,
+    Progress,
+    Tier,
+    unlock_instant,
+)
 from daylock.events.selectors import eligibility_for, eligible_user_ids
 from daylock.prizes import draw as algorithm
 from daylock.prizes.models import (
@@ -276,6 +286,15 @@ def draw_public_record(*, draw: Draw) -> dict[str, Any]:
         "entrant_count": draw.entrant_count,
         "winners_wanted": draw.winners_wanted,
         "closed_at": draw.closed_at.isoformat() if draw.closed_at else None,
+        # Closing against the rules is public: days still locked, membership not
+        # synced recently, and the reason staff gave.
+        "closed_early": draw.closed_early,
+        "locked_days": list(draw.locked_days),
+        "members_synced_at": (
+            draw.members_synced_at.isoformat() if draw.members_synced_at else None
+        ),
+        "membership_stale": draw.membership_stale,
+        "close_reason": draw.close_reason or None,
         "drawn_at": draw.drawn_at.isoformat() if draw.drawn_at else None,
         "seed": draw.public_seed,
         "winners": [
@@ -424,3 +443,139 @@ def open_prizes_for(*, user: User) -> list[OpenPrize]:
         )
         result.append(OpenPrize(prize, eligible, reason))
     return result
+
+
+# --- before entries close ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LockedDay:
+    number: int
+    unlocks_at: datetime  # UTC
+
+
+@dataclass(frozen=True)
+class CloseBlockers:
+    """What says entries should not close yet: days still locked (players could still
+    solve them) and guild membership not synced recently (departed members could enter).
+    Staff may close anyway with a published reason."""
+
+    event: Event
+    locked: list[LockedDay]
+    membership: Freshness
+
+    @property
+    def problems(self) -> list[str]:
+        problems = []
+        if self.locked:
+            first = self.locked[0]
+            local = first.unlocks_at.astimezone(self.event.zone)
+            numbers = ", ".join(str(day.number) for day in self.locked)
+            which = f"day {numbers} is" if len(self.locked) == 1 else f"days {numbers} are"
+            problems.append(
+                f"{which} still locked in {self.event.name} (day {first.number} unlocks "
+                f"{local:%Y-%m-%d %H:%M} {self.event.time_zone}): closing now shuts out "
+                "players who still have days to solve"
+            )
+        if self.membership.problem is not None:
+            problems.append(self.membership.problem)
+        return problems
+
+
+def close_blockers(*, prize: Prize) -> CloseBlockers:
+    """Why ``prize``'s entries should not close now (none: they may). Days are judged by
+    ``clock.now()`` (staging's moved clock included), membership by wall time."""
+    event = prize.event
+    now = clock.now()
+    locked = [
+        LockedDay(number, unlock_instant(event, number))
+        for number in range(1, event.day_count + 1)
+        if unlock_instant(event, number) > now
+    ]
+    return CloseBlockers(event=event, locked=locked, membership=membership_freshness())
+
+
+#: Excluded users listed on the staff prize page (the count says how many in all).
+EXCLUSIONS_SHOWN = 200
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    user_id: int
+    name: str
+    reason: str
+    #: When it started, where known (leaving the guild).
+    since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Exclusions:
+    #: Users who completed the event as the prize asks but would not enter its draw now,
+    #: at most :data:`EXCLUSIONS_SHOWN`, by id.
+    rows: list[Exclusion]
+    total: int
+    #: Players with progress in the event who have not completed it as the prize asks.
+    not_completed: int
+
+
+def prize_exclusions(*, prize: Prize) -> Exclusions:
+    """Who would not enter ``prize``'s draw if entries closed now, and why — the same
+    rules as :func:`daylock.events.selectors.eligible_user_ids` (an override of the test
+    utilities replaces them, where the policy honours overrides), spelled out for staff:
+    left the guild (and when), banned, deactivated, no Discord account, no feedback."""
+    event = prize.event
+    min_tier = Tier(prize.min_tier)
+    tiers = [Tier.VETERAN] if min_tier is Tier.VETERAN else [Tier.NORMAL, Tier.VETERAN]
+    completed = EventCompletion.objects.filter(event=event, tier__in=tiers).values("user_id")
+    in_guild = Exists(DiscordAccount.objects.filter(user=OuterRef("pk"), in_guild=True))
+    feedback = Exists(Feedback.objects.filter(user=OuterRef("pk"), event=event))
+    out_by_rules = Q(is_active=False) | Q(is_banned=True) | Q(~in_guild)
+    if prize.feedback_required:
+        out_by_rules |= Q(~feedback)
+    rules: Q = Q(pk__in=completed) & out_by_rules
+    overrides: dict[int, EligibilityOverride] = {}
+    if config.policy().test_utilities:
+        overrides = {o.user_id: o for o in EligibilityOverride.objects.filter(event=event)}
+    if overrides:
+        forced_out = [uid for uid, o in overrides.items() if not o.eligible]
+        rules = (rules & ~Q(pk__in=list(overrides))) | Q(pk__in=forced_out)
+    excluded = (
+        User.objects.filter(rules)
+        .select_related("discord")
+        .annotate(gave_feedback=feedback)
+        .order_by("id")
+    )
+    rows = [_exclusion(user, overrides.get(user.pk), prize) for user in excluded[:EXCLUSIONS_SHOWN]]
+    participants = Progress.objects.filter(day__event=event).values("user_id")
+    not_completed = (
+        User.objects.filter(pk__in=participants)
+        .exclude(pk__in=completed)
+        .exclude(pk__in=[uid for uid, o in overrides.items() if o.eligible])
+    ).count()
+    return Exclusions(rows=rows, total=excluded.count(), not_completed=not_completed)
+
+
+def _exclusion(user: User, override: EligibilityOverride | None, prize: Prize) -> Exclusion:
+    account: DiscordAccount | None = getattr(user, "discord", None)
+    name = account.username if account is not None else user.get_username()
+    if override is not None:
+        why = f": {override.reason}" if override.reason else ""
+        return Exclusion(user.pk, name, f"excluded by a staff override (test utility){why}")
+    if not user.is_active:
+        return Exclusion(user.pk, name, "account deactivated")
+    if user.is_banned:
+        return Exclusion(user.pk, name, "banned")
+    if account is None:
+        return Exclusion(user.pk, name, "no Discord account linked")
+    if not account.in_guild:
+        if account.left_guild_at is not None:
+            return Exclusion(
+                user.pk,
+                name,
+                f"left the guild at {account.left_guild_at:%Y-%m-%d %H:%M} UTC",
+                since=account.left_guild_at,
+            )
+        return Exclusion(user.pk, name, "not a member of the guild")
+    if prize.feedback_required and not getattr(user, "gave_feedback", True):
+        return Exclusion(user.pk, name, "no feedback on the event or one of its days")
+    return Exclusion(user.pk, name, "not eligible")

@@ -41,7 +41,12 @@ from daylock.prizes.models import (
     PrizeCode,
     WinnerStatus,
 )
-from daylock.prizes.selectors import binary_cursor, eligible_entrant_batches, first_ranks
+from daylock.prizes.selectors import (
+    binary_cursor,
+    close_blockers,
+    eligible_entrant_batches,
+    first_ranks,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +64,11 @@ class DrawAlreadyDrawn(DrawError):
 
 class ConfirmationRequired(DrawError):
     """Production draws need explicit confirmation."""
+
+
+class CloseRefused(DrawError):
+    """Entries should not close yet (days still locked, membership not fresh); staff may
+    close them anyway with a reason, which is published. The message says which and how."""
 
 
 # --- helpers -------------------------------------------------------------------------
@@ -220,23 +230,48 @@ class Commitment:
     entrant_count: int
 
 
-def draw_close_entries(*, prize: Prize, actor: User | None) -> Commitment:
+def draw_close_entries(
+    *, prize: Prize, actor: User | None, force_reason: str | None = None
+) -> Commitment:
     """Freeze the entrant list and publish its hash (the seed hash is already public).
 
     The eligibility query runs inside the transaction that writes the list, so the list
     is exactly the eligible users at that instant. Nothing is ranked here: the seed
     stays the only secret, and the run ranks the committed list.
 
+    Closing is refused (:class:`CloseRefused`) while the event still has locked days
+    (by ``clock.now()``: players could still solve them) or while guild membership was
+    not synced from Discord within ``DAYLOCK_MEMBER_SYNC_MAX_AGE_MINUTES`` (departed
+    members would enter), unless ``force_reason`` says why to close anyway: the reason,
+    the locked days and the sync's time are stored on the draw, shown on its public page
+    and audited. A reason given when nothing needed forcing is not recorded.
+
     Any error while the query streams, ``KeyboardInterrupt`` included, ends the stream
     (psycopg cancels the query and releases the connection) before the transaction rolls
     back, and propagates: the call returns with it and entries can be closed again.
     """
+    reason = (force_reason or "").strip()
+    if force_reason is not None and not reason:
+        raise DrawError(
+            "forcing entries closed needs a reason (it is published on the draw page): "
+            f'daylock draw close {prize.pk} --force "why"'
+        )
     with transaction.atomic():
         draw = _locked_draw(prize)
         if draw.status != DrawStatus.OPEN:
             raise DrawError(
                 f"entries for prize {prize.pk} ({prize.name}) already closed at "
                 f"{draw.closed_at:%Y-%m-%d %H:%M:%S} UTC (draw {draw.pk}, {draw.status})"
+            )
+        blockers = close_blockers(prize=prize)
+        problems = blockers.problems
+        if problems and not reason:
+            raise CloseRefused(
+                f"entries for prize {prize.pk} ({prize.name}) were not closed: "
+                + "; ".join(problems)
+                + ". To close them anyway, give a reason (it is published on the draw "
+                f'page): daylock draw close {prize.pk} --force "why", or the reason field '
+                "on the staff prize page"
             )
         # The ids are formatted as the query streams them, alongside the query. No SET
         # LOCAL work_mem: at 1M entrants a larger one (64 MB) made the eligibility query
@@ -253,18 +288,29 @@ def draw_close_entries(*, prize: Prize, actor: User | None) -> Commitment:
         draw.winners_wanted = prize.quantity
         draw.closed_at = clock.now()
         draw.closed_by = actor
+        draw.closed_early = bool(blockers.locked)
+        draw.locked_days = [day.number for day in blockers.locked]
+        draw.members_synced_at = blockers.membership.synced_at
+        draw.membership_stale = not blockers.membership.fresh
+        draw.close_reason = reason if problems else ""
         draw.save()
+        details: dict[str, Any] = {
+            "prize": prize.pk,
+            "seed_hash": draw.seed_hash,
+            "entrants_hash": entrants_hash,
+            "entrant_count": len(frozen.ids),
+            "simulated": draw.simulated,
+            "members_synced_at": (
+                draw.members_synced_at.isoformat() if draw.members_synced_at else None
+            ),
+        }
+        if problems:
+            details |= {"forced": reason, "overridden": problems}
         _audit(
             actor=actor,
             action="prizes.draw_close_entries",
             target=f"draw:{draw.pk}",
-            details={
-                "prize": prize.pk,
-                "seed_hash": draw.seed_hash,
-                "entrants_hash": entrants_hash,
-                "entrant_count": len(frozen.ids),
-                "simulated": draw.simulated,
-            },
+            details=details,
         )
     return Commitment(draw.pk, draw.seed_hash, entrants_hash, len(frozen.ids))
 

@@ -14,6 +14,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("staff/events/<slug:slug>/", views.staff_event, name="staff_event"),
     path("staff/prizes/<int:prize_id>/", views.staff_prize, name="staff_prize"),
     path("staff/prizes/<int:prize_id>/close/", views.staff_close, name="staff_close"),
+    path(
+        "staff/prizes/<int:prize_id>/sync-members/",
+        views.staff_sync_members,
+        name="staff_sync_members",
+    ),
     path("staff/prizes/<int:prize_id>/run/", views.staff_run, name="staff_run"),
     path("staff/winners/<int:winner_id>/reroll/", views.staff_reroll, name="staff_reroll"),
     path("staff/winners/<int:winner_id>/fulfilled/", views.staff_fulfilled, name="staff_fulfilled"),

@@ -24,6 +24,7 @@ from django.views.decorators.http import require_POST
 from daylock import config
 from daylock.accounts import permissions
 from daylock.accounts.models import User
+from daylock.discord import membership
 from daylock.events.models import Event
 from daylock.prizes import selectors, services
 from daylock.prizes.models import (
@@ -147,6 +148,7 @@ def staff_prize(request: HttpRequest, prize_id: int) -> HttpResponse:
     prize = get_object_or_404(Prize.objects.select_related("event"), pk=prize_id)
     draw = Draw.objects.filter(prize=prize).first()
     winners = list(selectors.draw_winners(draw=draw)) if draw is not None else []
+    is_open = draw is None or draw.status == DrawStatus.OPEN
     return render(
         request,
         "prizes/staff_prize.html",
@@ -154,6 +156,9 @@ def staff_prize(request: HttpRequest, prize_id: int) -> HttpResponse:
             "prize": prize,
             "draw": draw,
             "winners": winners,
+            "blockers": selectors.close_blockers(prize=prize) if is_open else None,
+            "exclusions": selectors.prize_exclusions(prize=prize) if is_open else None,
+            "exclusions_shown": selectors.EXCLUSIONS_SHOWN,
             "codes": selectors.code_inventory(prize=prize),
             "reroll_statuses": [(s.value, s.label) for s in REROLL_STATUSES],
             "needs_confirmation": config.policy().draws_need_confirmation,
@@ -171,14 +176,31 @@ def _back(prize_id: int) -> HttpResponseRedirect:
 @require_POST
 def staff_close(request: HttpRequest, prize_id: int) -> HttpResponse:
     prize = get_object_or_404(Prize.objects.select_related("event"), pk=prize_id)
+    # The "close anyway" form carries a reason; the plain one none (None: not forced).
+    reason = request.POST.get("reason")
     try:
-        c = services.draw_close_entries(prize=prize, actor=_actor(request))
+        c = services.draw_close_entries(prize=prize, actor=_actor(request), force_reason=reason)
     except services.DrawError as exc:
         messages.error(request, str(exc))
     else:
         messages.success(
             request, f"Entries closed: {c.entrant_count} entrant(s), hash {c.entrants_hash}"
         )
+    return _back(prize.pk)
+
+
+@permissions.permission_required(permissions.Perm.RUN_DRAWS)
+@require_POST
+def staff_sync_members(request: HttpRequest, prize_id: int) -> HttpResponse:
+    """Sync guild membership now (what the worker does every few minutes), so staff who
+    are about to close entries need no command line."""
+    prize = get_object_or_404(Prize, pk=prize_id)
+    try:
+        result = membership.members_sync(trigger=f"staff:{_actor(request).get_username()}")
+    except membership.MemberSyncError as exc:
+        messages.error(request, f"Guild membership was not synced: {exc}")
+    else:
+        messages.success(request, f"Guild membership synced: {result.summary()}")
     return _back(prize.pk)
 
 

@@ -1,8 +1,11 @@
-"""``daylock draw list | close PRIZE | run PRIZE [--yes] | verify DRAW``.
+"""``daylock draw list | close PRIZE [--force REASON] | run PRIZE [--yes] | verify DRAW``.
 
 * ``list``: one line per draw, starting with its id:
   ``id status prize=<id> "<prize name>" event=<slug> entrants=<n> winners=<n> [simulated]``.
-* ``close PRIZE``: freeze the entrant list, print the commitment.
+* ``close PRIZE [--force "reason"]``: freeze the entrant list, print the commitment.
+  Refused (exit 1, saying why) while the event has locked days or guild membership was
+  not synced recently; ``--force`` closes anyway, and the reason is published on the
+  draw's page and audited.
 * ``run PRIZE``: reveal the seed and pick the winners. In production it asks for
   confirmation at a prompt; without a terminal it refuses (exit 2) unless ``--yes``.
 * ``verify DRAW``: recompute the draw from the stored entrants and seed; exit 0 and
@@ -31,6 +34,12 @@ class Command(BaseCommand):
         sub.add_parser("list", help="one line per draw, starting with its id")
         close = sub.add_parser("close", help="close entries: freeze and commit the entrant list")
         close.add_argument("prize", type=int, help="prize id")
+        close.add_argument(
+            "--force",
+            metavar="REASON",
+            help="close although days are still locked or membership is not fresh; the "
+            "reason is published on the draw page",
+        )
         run = sub.add_parser("run", help="run a prize's draw (entries must be closed)")
         run.add_argument("prize", type=int, help="prize id")
         run.add_argument("--yes", action="store_true", help="confirm without a prompt (production)")
@@ -43,7 +52,7 @@ class Command(BaseCommand):
             if action == "list":
                 self._list()
             elif action == "close":
-                self._close(options["prize"])
+                self._close(options["prize"], force_reason=options["force"])
             elif action == "run":
                 self._run(options["prize"], yes=options["yes"])
             elif action == "verify":
@@ -66,8 +75,10 @@ class Command(BaseCommand):
             )
             self.stdout.write(line + (" simulated" if d.simulated else ""))
 
-    def _close(self, prize_id: int) -> None:
-        c = services.draw_close_entries(prize=self._prize(prize_id), actor=None)
+    def _close(self, prize_id: int, *, force_reason: str | None) -> None:
+        c = services.draw_close_entries(
+            prize=self._prize(prize_id), actor=None, force_reason=force_reason
+        )
         self.stdout.write(
             f"draw {c.draw_id}: entries closed, {c.entrant_count} entrant(s)\n"
             f"seed_hash     {c.seed_hash}\nentrants_hash {c.entrants_hash}"
