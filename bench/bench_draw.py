@@ -143,10 +143,18 @@ def _build(entrants: int) -> tuple[Any, Any]:
     import datetime as dt
 
     from django.db import connection, transaction
+    from django.utils import timezone
 
+    from daylock import config
+    from daylock.accounts.models import GuildSync
     from daylock.events.models import Day, Event
     from daylock.events.services import completions_add_missing
 
+    # Membership as fresh as after the worker's sync: closing entries refuses otherwise.
+    now = timezone.now()
+    GuildSync.objects.create(
+        guild_id=config.current().discord_guild_id, trigger="bench", started_at=now, finished_at=now
+    )
     with transaction.atomic(), connection.cursor() as cur:
         events = []
         for slug in ("bench-draw", "bench-draw-precomputed"):

@@ -29,6 +29,7 @@ from daylock.events.models import Day, Event, Feedback, Progress, Tier, WrongAns
 from daylock.prizes import services as prize_services
 from daylock.prizes.models import Draw, DrawWinner, Fulfilment, Prize
 from tests.events.factories import EventFactory, UserFactory, complete
+from tests.prizes.conftest import member_sync_done
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,7 @@ def make_samples(capture_on_commit: Callable[..., Any]) -> Samples:
         quantity=2,
         announce_channel_id="710000000000000001",
     )
+    member_sync_done()  # closing entries needs fresh guild membership
     with capture_on_commit(execute=True):
         prize_services.draw_close_entries(prize=prize, actor=None)
         draw = prize_services.draw_run(prize=prize, actor=None, confirm=True)

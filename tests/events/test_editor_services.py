@@ -35,6 +35,7 @@ from daylock.prizes.services import draw_close_entries, prize_codes_add, prize_c
 from daylock.testing.discord_emulator import GuildChannel, RunningEmulator, default_config
 from daylock.testing.discord_emulator.config import DEFAULT_GUILD_ID, WINNER_ROLE_ID
 from tests.events.factories import EventFactory, UserFactory, complete
+from tests.prizes.conftest import member_sync_done
 
 pytestmark = pytest.mark.django_db
 
@@ -572,6 +573,7 @@ def test_a_closed_prize_keeps_its_rules_but_takes_codes(
     prize = prize_save(
         event=event, prize=None, data=prize_input(), codes_text="", actor=admin
     ).prize
+    member_sync_done()  # closing entries needs fresh guild membership
     with django_capture_on_commit_callbacks(execute=True):
         draw_close_entries(prize=prize, actor=None)
     with pytest.raises(ValidationError) as excinfo:

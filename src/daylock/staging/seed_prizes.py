@@ -64,7 +64,13 @@ def seed(*, rng: random.Random, events: dict[str, Any], result: Any) -> None:
             ),
         ]
         for prize in drawn:
-            draw_close_entries(prize=prize, actor=None)
+            # Seeded players are test accounts, not Discord members: no member sync can
+            # vouch for them, so a seed that finds membership unsynced says so publicly.
+            draw_close_entries(
+                prize=prize,
+                actor=None,
+                force_reason="seeded demo draw: test accounts, no Discord membership to sync",
+            )
             draw_run(prize=prize, actor=None, confirm=True)
             result.draws += 1
 
