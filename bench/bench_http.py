@@ -180,10 +180,13 @@ def wrk(url: str, script: dict[str, object], duration: str = DURATION) -> dict[s
     return parse_wrk(completed.stdout)
 
 
-def _prepare(env: dict[str, str], players_file: Path, storm_players: int) -> dict[str, Any]:
+def _prepare(
+    env: dict[str, str], players_file: Path, storm_players: int, *, seed: bool = True
+) -> dict[str, Any]:
     """Migrate, seed, the demo event and the players; the day's id and answer."""
     common.run_daylock("migrate", "--no-input", env=env)
-    common.run_daylock("seed", "--users", "200", env=env)
+    if seed:
+        common.run_daylock("seed", "--users", "200", env=env)
     common.run_daylock("demo_data", env=env)
     script = PLAYERS.format(
         page=PAGE_PLAYERS, storm=storm_players, path=str(players_file), event=EVENT, day=DAY_NUMBER
