@@ -190,7 +190,11 @@ def test_staging_flow_leaves_production_untouched(
         staff.goto(f"/prizes/staff/events/{RUNNING}/")
         assert_staging_banner(staff)
         staff.get_by_role("link", name=PRIZE).first.click()
-        staff.get_by_role("button", name="Close entries").click()
+        # Entries close only with guild membership freshly synced from staging's Discord
+        # (the worker syncs every 10 minutes; staff can sync at once).
+        staff.get_by_role("button", name="Sync members now").click()
+        expect(staff.locator(".messages")).to_contain_text("Guild membership synced")
+        staff.get_by_role("button", name="Close entries", exact=True).click()
         expect(staff.locator("[data-draw-status]")).to_be_visible()
         shot(staff, artifacts, "08-staff-entries-closed")
         staff.get_by_role("button", name="Run the draw").click()

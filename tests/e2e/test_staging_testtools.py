@@ -188,13 +188,21 @@ def test_testtools_open_a_day_and_make_a_veteran_eligible(
         shot(staff, artifacts, "tt-09-staff-event-prizes")
         prize_row.get_by_role("link", name=VETERAN_PRIZE).click()
         assert_staging_banner(staff)
-        staff.get_by_role("button", name="Close entries").click()
+        staff.get_by_role("button", name="Sync members now").click()
+        expect(staff.locator(".messages")).to_contain_text("Guild membership synced")
+        # The clock moved one day: the running event's last days are still locked, so
+        # closing is refused unless staff give a reason, which the draw page publishes.
+        expect(staff.locator("[data-close-blockers]")).to_contain_text("still locked")
+        staff.get_by_label("Reason for closing anyway").fill("e2e: closing early on purpose")
+        staff.get_by_role("button", name="Close entries anyway").click()
         expect(staff.locator(".messages")).to_contain_text("Entries closed")
         expect(staff.locator("[data-draw-status]")).to_have_attribute("data-draw-status", "closed")
         shot(staff, artifacts, "tt-10-staff-veteran-prize-entries-closed")
         staff.locator("a[href^='/prizes/draws/']").first.click()
         assert_staging_banner(staff)
         expect(staff.locator("[data-simulated=true]")).to_be_visible()
+        expect(staff.locator("[data-forced-close]")).to_contain_text("Entries closed early")
+        expect(staff.locator("[data-forced-close]")).to_contain_text("closing early on purpose")
         shot(staff, artifacts, "tt-11-draw-commitment")
         entrants_link = staff.get_by_role("link", name="entrants.txt").first
         entrants_url = entrants_link.get_attribute("href")

@@ -37,7 +37,7 @@ from daylock import config
 from daylock.accounts.models import DiscordAccount, GuildSync, User
 from daylock.accounts.services import user_role_from_guild
 from daylock.core.services import audit_record
-from daylock.discord.client import DiscordClient, DiscordError, PermanentError
+from daylock.discord.client import DiscordClient, DiscordError, PermanentError, client_for
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +139,9 @@ def members_sync(
 ) -> SyncResult:
     """Read the guild's whole member list from Discord and apply it (see the module).
 
-    ``trigger`` says who asked (``cli``, ``worker``, ``staff:<name>``). Raises
+    ``trigger`` says who asked (``cli``, ``worker``, ``staff:<name>``). The process's
+    shared client (:func:`~daylock.discord.client.client_for`) keeps every worker of the
+    bot within Discord's limits together. Raises
     :class:`MemberSyncError` when the list cannot be read completely; the run is still
     recorded, with its error, and nothing else changes.
     """
@@ -153,7 +155,10 @@ def members_sync(
     )
     try:
         listed_roles, pages, listed = _read_members(
-            client=client or DiscordClient(), guild_id=guild_id, page_size=page_size, wanted=wanted
+            client=client or client_for(),
+            guild_id=guild_id,
+            page_size=page_size,
+            wanted=wanted,
         )
     except (DiscordError, MemberSyncError) as exc:
         message = _explain(exc, guild_id) if isinstance(exc, DiscordError) else str(exc)

@@ -8,11 +8,13 @@ production never see one (the services never attach a code to a simulated win).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
+from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
+from daylock.discord.services import discord_id_check
 from daylock.prizes import services
 from daylock.prizes.models import Draw, DrawWinner, Prize, PrizeCode
 
@@ -24,8 +26,34 @@ class PrizeCodeInline(admin.TabularInline[PrizeCode, Prize]):
     readonly_fields = ("assigned_to", "assigned_at")
 
 
+class PrizeAdminForm(forms.ModelForm[Prize]):
+    """The prize form, with the Discord ids staff type checked with Discord on save: a
+    role the bot cannot grant (unknown, managed, above the bot's highest role) or a
+    channel it cannot post to would only fail later, when the draw runs."""
+
+    class Meta:
+        model = Prize
+        # Every field, as the admin shows them (it picks its own fieldsets).
+        fields = "__all__"  # noqa: DJ007
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        checks: tuple[tuple[str, Literal["role", "channel"]], ...] = (
+            ("discord_role_id", "role"),
+            ("announce_channel_id", "channel"),
+        )
+        for field, kind in checks:
+            value = str(cleaned.get(field) or "").strip()
+            if value and field in self.changed_data:
+                problem = discord_id_check(kind=kind, id=value)
+                if problem:
+                    self.add_error(field, problem)
+        return cleaned
+
+
 @admin.register(Prize)
 class PrizeAdmin(admin.ModelAdmin[Prize]):
+    form = PrizeAdminForm
     list_display = ("name", "event", "quantity", "min_tier", "feedback_required", "fulfilment")
     list_filter = ("fulfilment", "min_tier", "event")
     list_select_related = ("event",)

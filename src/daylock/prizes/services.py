@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +28,9 @@ from django.db.models import Max, QuerySet
 from daylock import clock, config
 from daylock.accounts.models import DiscordAccount, User
 from daylock.core.services import audit_record
+from daylock.discord.models import OutboxKind, OutboxMessage, OutboxStatus
 from daylock.discord.services import outbox_enqueue
+from daylock.discord.signals import outbox_settled
 from daylock.events.models import Event, Tier
 from daylock.prizes import draw as algorithm
 from daylock.prizes.models import (
@@ -412,14 +415,16 @@ def _fulfil(winner: DrawWinner, prize: Prize, discord: DiscordAccount | None, no
             logger.warning("winner %s has no Discord account; role not granted", winner.user_id)
         else:
             # Through the outbox in every environment: capture/allowlist keep it from
-            # ever reaching a real server outside production.
+            # ever reaching a real server outside production. Fulfilled only once Discord
+            # confirms the grant (role_grant_settled), not when it is queued.
+            tag = " (simulated)" if winner.simulated else ""
             outbox_enqueue(
                 kind="role_grant",
                 recipient_id=discord.discord_id,
                 role_id=prize.discord_role_id,
                 source=source,
+                reason=f"Prize {prize.name!r}, draw {winner.draw_id} rank {winner.rank}{tag}",
             )
-            winner.fulfilled_at = now
     else:
         return  # manual: fulfilled when staff mark it shipped
     winner.save(update_fields=["code", "fulfilled_at"])
@@ -588,3 +593,26 @@ def winner_mark_fulfilled(*, winner: DrawWinner, actor: User | None) -> DrawWinn
             details={"user": current.user_id, "simulated": current.simulated},
         )
     return current
+
+
+# --- fulfilment confirmed by Discord -----------------------------------------------------
+
+_GRANT_SOURCE = re.compile(r"draw:(\d+):rank:(\d+)")
+
+
+def role_grant_settled(sender: object, *, message: OutboxMessage, **kwargs: object) -> None:
+    """A prize fulfilled by a role is fulfilled when Discord confirms the grant (its
+    outbox row is ``sent``), not when the grant is queued: a grant Discord refuses (the
+    role sits above the bot: 50013) leaves the winner unfulfilled, and the staff prize
+    page shows why. Connected to ``daylock.discord.signals.outbox_settled``."""
+    if message.kind != OutboxKind.ROLE_GRANT or message.status != OutboxStatus.SENT:
+        return
+    match = _GRANT_SOURCE.fullmatch(message.source)
+    if match is None:
+        return
+    DrawWinner.objects.filter(
+        draw_id=int(match[1]), rank=int(match[2]), status=WinnerStatus.WON, fulfilled_at=None
+    ).update(fulfilled_at=clock.now())
+
+
+outbox_settled.connect(role_grant_settled, dispatch_uid="daylock.prizes.role_grant_settled")

@@ -25,6 +25,7 @@ from daylock import config
 from daylock.accounts import permissions
 from daylock.accounts.models import User
 from daylock.discord import membership
+from daylock.discord import selectors as outbox_selectors
 from daylock.events.models import Event
 from daylock.prizes import selectors, services
 from daylock.prizes.models import (
@@ -164,6 +165,10 @@ def staff_prize(request: HttpRequest, prize_id: int) -> HttpResponse:
             "needs_confirmation": config.policy().draws_need_confirmation,
             "is_manual": prize.fulfilment == Fulfilment.MANUAL,
             "won": WinnerStatus.WON,
+            # Role prizes: whether Discord granted the role (the outbox decides).
+            "grants": outbox_selectors.role_grants(
+                sources=[f"draw:{w.draw_id}:rank:{w.rank}" for w in winners]
+            ),
         },
     )
 
