@@ -223,7 +223,7 @@ def invalid_target(message: OutboxMessage) -> str:
     for name, value in ids.items():
         problem = snowflake_problem(value)
         if problem:
-            return f"{name}: {problem}"
+            return f"{name} {problem}"
     return ""
 
 
@@ -377,7 +377,9 @@ def _settle_or_claim(
     if decision.action == Action.REFUSE:
         message.discord_code = INVALID_FORM_BODY
         message.last_error = decision.note
-        _finish(message, OutboxStatus.FAILED, note=f"not sent: {decision.note}")
+        explained = refusals.explain(message, code=INVALID_FORM_BODY)
+        note = f"failed: {explained.short}: not sent: {decision.note}; {explained.fix}"
+        _finish(message, OutboxStatus.FAILED, note=note)
         logger.error("outbox #%s refused before sending: %s", message_id, decision.note)
         return DeliveryResult(Outcome.FAILED, message_id, decision.note)
     now = timezone.now()
