@@ -40,12 +40,12 @@ from __future__ import annotations
 
 import bisect
 import threading
-import time as monotonic_time
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from time import monotonic
 
 from django.core.cache import cache
 from django.db import connection, transaction
@@ -360,15 +360,13 @@ def _build(event_id: int, version: str) -> _Snapshot:
         stars = _MAX_STARS - (key >> (_USER_BITS + _INSTANT_BITS + _TOTAL_BITS))
         total = (key >> (_USER_BITS + _INSTANT_BITS)) & ((1 << _TOTAL_BITS) - 1)
         top.append(_Top(user_id, stars, total, anonymous[user_id]))
-    return _Snapshot(
-        version=version, built_at=monotonic_time.monotonic(), keys=keys, key_of=key_of, top=top
-    )
+    return _Snapshot(version=version, built_at=monotonic(), keys=keys, key_of=key_of, top=top)
 
 
 def _snapshot(event_id: int, *, force: bool = False) -> _Snapshot:
     """This process's snapshot of the event, rebuilt when :data:`FRESHNESS` says so."""
     version = _version(event_id)
-    now = monotonic_time.monotonic()
+    now = monotonic()
     current = _SNAPSHOTS.get(event_id)
     if current is not None and not force:
         age = now - current.built_at
