@@ -67,6 +67,9 @@ LIBPQ_REDIRECTING_VARIABLES = (
 #: How old the last complete member sync may be when entries close, unless
 #: ``DAYLOCK_MEMBER_SYNC_MAX_AGE_MINUTES`` says otherwise (the worker syncs every 10 min).
 DEFAULT_MEMBER_SYNC_MAX_AGE_MINUTES = 60
+#: How long before an event's last day opens its reminder is posted, unless
+#: ``DAYLOCK_LAST_DAY_REMINDER_HOURS`` says otherwise (see daylock.discord.lifecycle).
+DEFAULT_LAST_DAY_REMINDER_HOURS = 24
 
 MIN_SECRET_KEY_LENGTH = 50
 MIN_SECRET_KEY_UNIQUE_CHARS = 5
@@ -257,6 +260,9 @@ class Config:
     #: Closing a prize's entries refuses (unless forced) when the last complete sync of
     #: the guild's members is older than this (``DAYLOCK_MEMBER_SYNC_MAX_AGE_MINUTES``).
     member_sync_max_age_minutes: int = DEFAULT_MEMBER_SYNC_MAX_AGE_MINUTES
+    #: The "last day opens soon" post goes this long before an event's last day unlocks
+    #: (``DAYLOCK_LAST_DAY_REMINDER_HOURS``).
+    last_day_reminder_hours: int = DEFAULT_LAST_DAY_REMINDER_HOURS
 
     @property
     def policy(self) -> EnvironmentPolicy:
@@ -549,6 +555,9 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         or (frozenset({"100000000000000011"}) if policy.embedded_emulator else frozenset()),
         member_sync_max_age_minutes=_positive_int(
             environ, "DAYLOCK_MEMBER_SYNC_MAX_AGE_MINUTES", DEFAULT_MEMBER_SYNC_MAX_AGE_MINUTES
+        ),
+        last_day_reminder_hours=_positive_int(
+            environ, "DAYLOCK_LAST_DAY_REMINDER_HOURS", DEFAULT_LAST_DAY_REMINDER_HOURS
         ),
     )
 

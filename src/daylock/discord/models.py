@@ -82,6 +82,11 @@ class OutboxMessage(models.Model):
     #: Why a role changes, for the server's audit log (``X-Audit-Log-Reason``).
     #: (A database default too: rows written by code that predates it stay valid.)
     audit_reason = models.CharField(max_length=512, blank=True, default="", db_default="")
+    #: What this row is, once and for all (``event:12:day-open:3``): a second row with
+    #: the same key is refused by the database, so a post that must exist exactly once
+    #: (the event life cycle, :mod:`daylock.discord.lifecycle`) stays single whatever
+    #: runs twice. NULL for the rows that may repeat.
+    dedup_key = models.CharField(max_length=200, null=True, blank=True, unique=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]

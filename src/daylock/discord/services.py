@@ -79,6 +79,7 @@ def outbox_enqueue(
     source: str = "",
     mention_user_ids: Sequence[str | int] = (),
     reason: str = "",
+    dedup_key: str | None = None,
 ) -> OutboxMessage:
     """Put one Discord side effect in the outbox; delivered after the transaction commits.
 
@@ -99,6 +100,10 @@ def outbox_enqueue(
     Ids must be digits here; whether they are real Discord ids (17-20 digits) is judged
     at delivery, so that seeded test users (short ids that can be nobody's) can still
     have their messages captured outside production.
+
+    ``dedup_key`` names a side effect that must exist once: a second row with the same
+    key raises ``IntegrityError`` (unique in the database, whatever races), and nothing
+    of this call is left behind (see :func:`daylock.discord.lifecycle.enqueue_once`).
     """
     try:
         kind = OutboxKind(kind)
@@ -143,6 +148,7 @@ def outbox_enqueue(
             nonce=new_nonce(),
             environment=cfg.app_env.value,
             audit_reason=" ".join(reason.split())[:AUDIT_REASON_MAX],
+            dedup_key=dedup_key or None,
         )
         schedule_delivery(message.pk)
     return message

@@ -11,7 +11,7 @@ from procrastinate import BaseRetryStrategy, RetryDecision
 from procrastinate.contrib.django import app
 from procrastinate.jobs import Job
 
-from daylock.discord import delivery, membership, services
+from daylock.discord import delivery, lifecycle, membership, services
 
 logger = logging.getLogger(__name__)
 
@@ -90,3 +90,16 @@ def sync_members(timestamp: int) -> str:
     again."""
     result = membership.members_sync(trigger="worker")
     return result.summary()
+
+
+@app.periodic(cron="* * * * *")
+@app.task(
+    name="daylock.discord.lifecycle_tick",
+    queue=services.QUEUE,
+    queueing_lock="daylock.discord.lifecycle_tick",
+)
+def lifecycle_tick(timestamp: int) -> int:
+    """Every minute: the event life cycle's posts that ``clock.now()`` made due ("Day N
+    is open", the last-day reminder). Each is keyed in the outbox, so a tick that runs
+    twice, or in two workers, writes nothing twice (:mod:`daylock.discord.lifecycle`)."""
+    return lifecycle.lifecycle_tick()

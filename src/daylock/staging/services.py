@@ -20,6 +20,7 @@ from daylock import clock
 from daylock.accounts.models import User
 from daylock.core.models import AuditLog, ClockOverride
 from daylock.core.services import audit_record
+from daylock.discord import lifecycle
 from daylock.events.models import DayUnlock, EligibilityOverride, Event, Progress, Tier
 from daylock.events.services import completion_refresh, progress_writers_lock
 from daylock.staging import guards
@@ -171,7 +172,15 @@ def clock_set(
                      "offset_seconds": offset.total_seconds(),
                      "moved_to": (wall + offset).isoformat(timespec="seconds")},
         )  # fmt: skip
+    _announce_due(user)
     return override
+
+
+def _announce_due(user: User | None) -> None:
+    """The environment's clock moved: write the life cycle's posts it made due now (the
+    worker's minute tick would, a minute later), so the outbox shows them at once."""
+    if user is None:
+        lifecycle.lifecycle_tick()
 
 
 def clock_reset(*, actor: Actor, user: User | None = None) -> bool:
@@ -186,6 +195,7 @@ def clock_reset(*, actor: Actor, user: User | None = None) -> bool:
             target=f"clock of {_who(user)}",
             details={"scope": scope, "had_override": bool(deleted)},
         )
+    _announce_due(user)
     return bool(deleted)
 
 

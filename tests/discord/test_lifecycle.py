@@ -1,0 +1,204 @@
+"""The event life cycle in the outbox: day-open posts, the last-day reminder, entries
+closed and results, completion roles — each exactly once, whatever runs twice."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from daylock import clock
+from daylock.discord import lifecycle, messages
+from daylock.discord.models import OutboxKind, OutboxMessage
+from daylock.discord.services import outbox_enqueue
+from daylock.events.models import Event, unlock_instant
+from daylock.staging import services as testtools
+from daylock.staging.services import Actor
+from tests.config_override import config_override, production
+from tests.events.factories import EventFactory
+
+pytestmark = pytest.mark.django_db
+
+CHANNEL = "710000000000000091"
+
+
+def _future_event(*, day_count: int = 7, **kwargs: object) -> Event:
+    """A published event with an announcement channel whose day 1 opens in 10 days."""
+    starts = (timezone.now() + timedelta(days=10)).date()
+    fields: dict[str, object] = {"announce_channel_id": CHANNEL} | kwargs
+    event: Event = EventFactory(day_count=day_count, starts_on=starts, **fields)
+    return event
+
+
+def _posts(event: Event) -> list[str]:
+    """The event's scheduled posts' keys, in the order they were written."""
+    prefix = f"event:{event.pk}:"
+    return list(
+        OutboxMessage.objects.filter(dedup_key__startswith=prefix, kind="channel_message")
+        .order_by("id")
+        .values_list("dedup_key", flat=True)
+    )
+
+
+def _expected(event: Event) -> list[str]:
+    days = [lifecycle.day_open_key(event_id=event.pk, number=n) for n in range(1, 8)]
+    return [*days[:6], lifecycle.reminder_key(event_id=event.pk), days[6]]
+
+
+def _clock_to(instant: datetime) -> None:
+    testtools.clock_set(actor=Actor.cli(), to=instant)
+
+
+def test_moving_the_clock_across_a_seven_day_event_posts_each_day_once_and_one_reminder() -> None:
+    event = _future_event()
+    _clock_to(unlock_instant(event, 1) - timedelta(hours=2))
+    assert _posts(event) == []
+    for number in range(1, 8):
+        # An hour before the unlock: not yet (the reminder is 24 h before day 7).
+        _clock_to(unlock_instant(event, number) - timedelta(hours=1))
+        assert lifecycle.day_open_key(event_id=event.pk, number=number) not in _posts(event)
+        _clock_to(unlock_instant(event, number) + timedelta(minutes=1))
+        assert lifecycle.day_open_key(event_id=event.pk, number=number) in _posts(event)
+        assert len(_posts(event)) == number + (number >= 6)  # the reminder with day 6
+    _clock_to(unlock_instant(event, 7) + timedelta(days=2))
+    assert _posts(event) == _expected(event)
+    rows = OutboxMessage.objects.filter(dedup_key__startswith=f"event:{event.pk}:")
+    assert {row.channel_id for row in rows} == {CHANNEL}
+    assert {row.environment for row in rows} == {"staging"}
+    day3 = rows.get(dedup_key=lifecycle.day_open_key(event_id=event.pk, number=3))
+    assert "Day 3 is open" in day3.content and "Day 3 title" in day3.content
+    assert f"/events/{event.slug}/day/3/" in day3.content
+    reminder = rows.get(dedup_key=lifecycle.reminder_key(event_id=event.pk))
+    assert "last day (Day 7)" in reminder.content
+    assert f"<t:{int(unlock_instant(event, 7).timestamp())}:F>" in reminder.content
+
+
+def test_one_jump_across_the_event_posts_everything_once_in_order() -> None:
+    event = _future_event()
+    _clock_to(unlock_instant(event, 7) + timedelta(hours=3))
+    assert _posts(event) == _expected(event)
+
+
+def test_the_reminder_follows_the_configured_hours() -> None:
+    event = _future_event()
+    with config_override(last_day_reminder_hours=48):
+        _clock_to(unlock_instant(event, 7) - timedelta(hours=47))
+    assert _posts(event)[-1] == lifecycle.reminder_key(event_id=event.pk)
+    assert _posts(event)[-2] == lifecycle.day_open_key(event_id=event.pk, number=5)
+
+
+def test_ticking_again_or_moving_the_clock_back_adds_nothing() -> None:
+    event = _future_event()
+    _clock_to(unlock_instant(event, 4) + timedelta(minutes=5))
+    first = _posts(event)
+    assert len(first) == 4
+    assert lifecycle.lifecycle_tick() == 0
+    assert lifecycle.lifecycle_tick() == 0
+    _clock_to(unlock_instant(event, 1) - timedelta(days=3))  # back before the event
+    testtools.clock_reset(actor=Actor.cli())  # back to wall time
+    _clock_to(unlock_instant(event, 4) + timedelta(hours=1))  # and forward again
+    assert _posts(event) == first
+
+
+def test_a_second_row_with_the_same_key_is_refused_by_the_database() -> None:
+    key = "event:999:day-open:1"
+    outbox_enqueue(kind="channel_message", channel_id=CHANNEL, content="a", dedup_key=key)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        outbox_enqueue(kind="channel_message", channel_id=CHANNEL, content="b", dedup_key=key)
+    assert (
+        lifecycle.enqueue_once(
+            dedup_key=key, kind="channel_message", channel_id=CHANNEL, content="c"
+        )
+        is None
+    )
+    assert OutboxMessage.objects.filter(dedup_key=key).count() == 1
+    # Rows that may repeat have no key, and any number of them is fine.
+    for _ in range(2):
+        outbox_enqueue(kind="channel_message", channel_id=CHANNEL, content="d")
+    assert OutboxMessage.objects.filter(content="d", dedup_key=None).count() == 2
+
+
+def test_unpublished_events_events_without_a_channel_and_long_past_events_post_nothing() -> None:
+    hidden = _future_event(published=False)
+    silent = _future_event(announce_channel_id=None)
+    old: Event = EventFactory(day_count=3, announce_channel_id=CHANNEL)  # started in 2024
+    _clock_to(unlock_instant(hidden, 7) + timedelta(hours=1))
+    assert _posts(hidden) == [] and _posts(silent) == [] and _posts(old) == []
+
+
+def test_the_minute_tick_follows_the_moved_clock_without_the_testtool() -> None:
+    """The worker's periodic task reads ``clock.now()``: an override written by any
+    process (here directly, as another web process would) is what it follows."""
+    from daylock.core.models import ClockOverride
+    from daylock.discord.tasks import lifecycle_tick
+
+    event = _future_event()
+    ClockOverride.objects.create(
+        scope=clock.ENVIRONMENT_SCOPE,
+        offset=unlock_instant(event, 2) + timedelta(minutes=1) - timezone.now(),
+    )
+    clock.overrides_changed()
+    assert lifecycle_tick(int(timezone.now().timestamp())) == 2
+    assert lifecycle_tick(int(timezone.now().timestamp())) == 0
+    assert len(_posts(event)) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_ticking_at_once_write_each_post_once() -> None:
+    event = _future_event()
+    now = unlock_instant(event, 7) + timedelta(minutes=1)
+    barrier = threading.Barrier(2)
+    results: list[int] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            barrier.wait(timeout=10)
+            results.append(lifecycle.lifecycle_tick(now=now))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert sum(results) == 8
+    assert _posts(event) == _expected(event)
+    # A restarted worker ticks again: nothing new.
+    assert lifecycle.lifecycle_tick(now=now) == 0
+
+
+def test_production_posts_on_wall_time_and_ignores_a_stored_clock_override() -> None:
+    from daylock.core.models import ClockOverride
+
+    starts = (timezone.now() - timedelta(days=1)).date()
+    event: Event = EventFactory(day_count=7, starts_on=starts, announce_channel_id=CHANNEL)
+    ClockOverride.objects.create(scope=clock.ENVIRONMENT_SCOPE, offset=timedelta(days=30))
+    clock.overrides_changed()
+    with production():
+        assert lifecycle.lifecycle_tick() == 2  # day 1 (yesterday) and day 2 (today)
+    rows = OutboxMessage.objects.filter(dedup_key__startswith=f"event:{event.pk}:")
+    assert sorted(rows.values_list("dedup_key", flat=True)) == [
+        lifecycle.day_open_key(event_id=event.pk, number=1),
+        lifecycle.day_open_key(event_id=event.pk, number=2),
+    ]
+    assert {row.environment for row in rows} == {"production"}
+
+
+def test_messages_say_what_and_where() -> None:
+    opens = datetime(2030, 1, 7, tzinfo=UTC)
+    text = messages.day_open(event_name="Advent", number=2, title="Two", url="https://x/d/2/")
+    assert text.startswith("🔓 **Advent** — Day 2 is open: **Two**") and "https://x/d/2/" in text
+    reminder = messages.last_day_reminder(event_name="A", number=7, opens_at=opens, url="u")
+    assert f"<t:{int(opens.timestamp())}:R>" in reminder
+    assert messages.results(
+        event_name="A", prize_name="P", winner_count=0, url="u", simulated=True
+    ).startswith("[SIMULATED] 🏆 **P** (A) was drawn: no winner.")
+    assert len(OutboxKind.values) == 4  # no new kind: posts are channel messages
