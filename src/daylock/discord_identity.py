@@ -28,7 +28,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -163,8 +163,13 @@ def _where(api_base: str) -> str:
     return f"{parts.scheme}://{parts.netloc}" if parts.netloc else api_base
 
 
-def _get(session: requests.Session, cfg: Config, path: str) -> _Answer:
+def _get(
+    session: requests.Session, cfg: Config, path: str, pace: Callable[[], None] | None = None
+) -> _Answer:
     import requests
+
+    if pace is not None:
+        pace()
 
     try:
         response = session.get(
@@ -184,11 +189,18 @@ def _get(session: requests.Session, cfg: Config, path: str) -> _Answer:
     return _Answer(response.status_code, body)
 
 
-def check_discord_identity(cfg: Config, *, session: requests.Session | None = None) -> str:
+def check_discord_identity(
+    cfg: Config,
+    *,
+    session: requests.Session | None = None,
+    pace: Callable[[], None] | None = None,
+) -> str:
     """The ``discord-identity`` guard: the bot Discord says the token is, and (allowlist)
     the guild of every allow-listed channel. Returns what it saw or raises a Refusal.
 
-    Makes at most ``1 + len(DISCORD_ALLOWED_CHANNEL_IDS)`` short GET requests. Never
+    Makes at most ``1 + len(DISCORD_ALLOWED_CHANNEL_IDS)`` short GET requests, each after
+    ``pace()`` when given (the worker passes its shared limit: every worker starting at
+    once still stays under Discord's 50 requests per second). Never
     prints or raises the token.
     """
     import requests
@@ -214,7 +226,7 @@ def check_discord_identity(cfg: Config, *, session: requests.Session | None = No
     urllib3_log.setLevel(max(logging.WARNING, level))
     try:
         try:
-            me = _get(http, cfg, "/users/@me")
+            me = _get(http, cfg, "/users/@me", pace)
         except _Unreachable as exc:
             return _unverifiable(cfg, f"the Discord API at {where} is not reachable ({exc})")
         if me.status in {401, 403}:
@@ -263,7 +275,7 @@ def check_discord_identity(cfg: Config, *, session: requests.Session | None = No
         if mode is not DeliveryMode.ALLOWLIST:
             return f"{bot} is not production's; delivery {mode}"
         for channel_id in sorted(cfg.discord_allowed_channel_ids):
-            _check_channel(http, cfg, channel_id, where)
+            _check_channel(http, cfg, channel_id, where, pace)
         count = len(cfg.discord_allowed_channel_ids)
         return (
             f"{bot} is not production's; {count} allow-listed channel(s) all in "
@@ -293,13 +305,19 @@ def _unverifiable(cfg: Config, found: str) -> str:
     )
 
 
-def _check_channel(session: requests.Session, cfg: Config, channel_id: str, where: str) -> None:
+def _check_channel(
+    session: requests.Session,
+    cfg: Config,
+    channel_id: str,
+    where: str,
+    pace: Callable[[], None] | None = None,
+) -> None:
     fix = (
         "list only channels of this environment's test server (DISCORD_GUILD_ID) in "
         "DISCORD_ALLOWED_CHANNEL_IDS, or use DISCORD_DELIVERY=capture"
     )
     try:
-        answer = _get(session, cfg, f"/channels/{channel_id}")
+        answer = _get(session, cfg, f"/channels/{channel_id}", pace)
     except _Unreachable as exc:
         raise Refusal(
             GUARD,

@@ -324,6 +324,16 @@ class DiscordClient:
         assert isinstance(result, list)
         return result
 
+    def pace(self) -> None:
+        """Wait for a slot of the global limit, and count it, for a request this client
+        does not make itself (the worker's start guard): Discord counts every request of
+        the bot, whoever sends it."""
+        while True:
+            wait = self.limits.acquire(bucket="pace", holds=("global",))
+            if wait is None or wait.reason == "paused":
+                return
+            self._sleep(min(wait.seconds, self.max_rate_limit_wait) + 0.002)
+
     # --- transport ---------------------------------------------------------------
 
     def request(

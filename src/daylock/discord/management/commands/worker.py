@@ -24,6 +24,7 @@ from procrastinate.exceptions import ConnectorException
 from daylock import config
 from daylock.config import Config, Refusal
 from daylock.discord import services
+from daylock.discord.client import client_for
 from daylock.discord_identity import check_discord_identity
 from daylock.guardrails import check_database_stamp, refuse_and_exit
 from daylock.stamps import read_database_stamp
@@ -47,7 +48,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         cfg = config.current()
         try:
-            identity = check_discord_identity(cfg)
+            # Paced by the limit every worker shares: workers starting together count
+            # their start checks against Discord's 50 requests per second too.
+            identity = check_discord_identity(cfg, pace=client_for(cfg).pace)
         except Refusal as refusal:
             refuse_and_exit(refusal)
         self.stdout.write(
