@@ -11,14 +11,16 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from daylock import clock
-from daylock.discord import lifecycle, messages
+from daylock.accounts.models import User
+from daylock.discord import delivery, lifecycle, messages
 from daylock.discord.models import OutboxKind, OutboxMessage
 from daylock.discord.services import outbox_enqueue
-from daylock.events.models import Event, unlock_instant
+from daylock.events.models import Event, Progress, Tier, unlock_instant
+from daylock.events.services import Outcome, answer_submit, completion_refresh
 from daylock.staging import services as testtools
 from daylock.staging.services import Actor
 from tests.config_override import config_override, production
-from tests.events.factories import EventFactory
+from tests.events.factories import EventFactory, UserFactory, answer_for, complete
 
 pytestmark = pytest.mark.django_db
 
@@ -202,3 +204,114 @@ def test_messages_say_what_and_where() -> None:
         event_name="A", prize_name="P", winner_count=0, url="u", simulated=True
     ).startswith("[SIMULATED] 🏆 **P** (A) was drawn: no winner.")
     assert len(OutboxKind.values) == 4  # no new kind: posts are channel messages
+
+
+# --- completion roles --------------------------------------------------------------------
+
+NORMAL_ROLE = "730000000000000091"
+VETERAN_ROLE = "730000000000000092"
+
+
+def _role_rows(user: User) -> list[tuple[str, str, str]]:
+    """(kind, role, dedup key) of the user's completion-role changes, oldest first."""
+    return [
+        (row.kind, row.role_id, row.dedup_key or "")
+        for row in OutboxMessage.objects.filter(
+            recipient_id=user.discord.discord_id, source__contains=":completion-role:"
+        ).order_by("id")
+    ]
+
+
+def _role_event(**kwargs: object) -> Event:
+    fields: dict[str, object] = {
+        "day_count": 3,
+        "completion_role_normal_id": NORMAL_ROLE,
+        "completion_role_veteran_id": VETERAN_ROLE,
+    } | kwargs
+    event: Event = EventFactory(**fields)
+    return event
+
+
+def test_mark_veteran_completed_grants_the_veteran_role_once_and_removing_it_revokes_once() -> None:
+    event = _role_event()
+    user = UserFactory()
+    testtools.user_mark_completed(actor=Actor.cli(), user=user, event=event, tier=Tier.VETERAN)
+    source = lifecycle.completion_role_source(event_id=event.pk, tier=Tier.VETERAN, user_id=user.pk)
+    assert _role_rows(user) == [(OutboxKind.ROLE_GRANT, VETERAN_ROLE, f"{source}:1")]
+    grant = OutboxMessage.objects.get(dedup_key=f"{source}:1")
+    assert "Veteran completion" in grant.audit_reason
+    assert delivery.deliver(grant.pk).outcome == delivery.Outcome.CAPTURED  # staging: kept
+    # Marking again, or refreshing, is no new transition.
+    testtools.user_mark_completed(actor=Actor.cli(), user=user, event=event, tier=Tier.VETERAN)
+    completion_refresh(event=event, user_ids=[user.pk])
+    assert len(_role_rows(user)) == 1
+
+    # An admin removes a solve (a mistake corrected): the completion goes, the role too.
+    Progress.objects.filter(user=user, day__event=event, day__number=2).delete()
+    completion_refresh(event=event, user_ids=[user.pk])
+    completion_refresh(event=event)  # the whole event again: still one revoke
+    assert _role_rows(user) == [
+        (OutboxKind.ROLE_GRANT, VETERAN_ROLE, f"{source}:1"),
+        (OutboxKind.ROLE_REMOVE, VETERAN_ROLE, f"{source}:2"),
+    ]
+    revoke = OutboxMessage.objects.get(dedup_key=f"{source}:2")
+    assert "removed" in revoke.audit_reason
+    assert delivery.deliver(revoke.pk).outcome == delivery.Outcome.CAPTURED
+
+    # Completed again later: a new grant, the third transition.
+    testtools.user_mark_completed(actor=Actor.cli(), user=user, event=event, tier=Tier.VETERAN)
+    assert [row[0] for row in _role_rows(user)] == [
+        OutboxKind.ROLE_GRANT,
+        OutboxKind.ROLE_REMOVE,
+        OutboxKind.ROLE_GRANT,
+    ]
+
+
+def test_answering_the_last_day_grants_the_tier_role() -> None:
+    event = _role_event()
+    user = UserFactory()
+    for day in event.days.order_by("number"):
+        assert _role_rows(user) == []
+        result = answer_submit(
+            user=user, day=day, tier=Tier.NORMAL, answer=answer_for(Tier.NORMAL, day.number)
+        )
+        assert result.outcome == Outcome.CORRECT
+    assert [(kind, role) for kind, role, _ in _role_rows(user)] == [
+        (OutboxKind.ROLE_GRANT, NORMAL_ROLE)
+    ]
+
+
+def test_no_role_without_a_role_on_the_event_or_a_discord_account() -> None:
+    plain: Event = EventFactory(day_count=2)
+    user = UserFactory()
+    complete(user, plain, Tier.VETERAN)
+    nobody = UserFactory(discord=None)
+    event = _role_event(completion_role_normal_id=None)
+    complete(nobody, event, Tier.VETERAN)
+    complete(user, event, Tier.NORMAL)  # this event names no normal role
+    assert _role_rows(user) == []
+    assert not OutboxMessage.objects.filter(source__contains=":completion-role:").exists()
+
+
+def test_two_syncs_racing_write_one_grant(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loser of a race passed the existence check before the winner committed: the
+    unique key refuses its insert, its savepoint rolls back (row and delivery job) and
+    its transaction goes on."""
+    event = _role_event()
+    user = UserFactory()
+    complete(user, event, Tier.NORMAL)
+    [(_, _, key)] = _role_rows(user)
+    OutboxMessage.objects.filter(dedup_key=key).update(source="moved-away")  # looks ungranted
+    checks: list[str] = []
+
+    def racing(dedup_key: str) -> bool:  # the first check runs before the winner commits
+        checks.append(dedup_key)
+        return len(checks) > 1 and OutboxMessage.objects.filter(dedup_key=dedup_key).exists()
+
+    monkeypatch.setattr(lifecycle, "_key_taken", racing)
+    rows = OutboxMessage.objects.count()
+    with transaction.atomic():
+        assert lifecycle.completion_roles_sync(event=event, user_ids=[user.pk]) == 0
+        assert checks == [key, key]  # refused by the database, then seen
+        assert Event.objects.filter(pk=event.pk).exists()  # the transaction still works
+    assert OutboxMessage.objects.count() == rows

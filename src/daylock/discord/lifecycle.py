@@ -74,16 +74,20 @@ def enqueue_once(*, dedup_key: str, **fields: Any) -> OutboxMessage | None:
     first, the unique constraint refuses ours, the savepoint (row and delivery job)
     rolls back and the caller's transaction goes on.
     """
-    if OutboxMessage.objects.filter(dedup_key=dedup_key).exists():
+    if _key_taken(dedup_key):
         return None
     try:
         with transaction.atomic():
             return outbox_enqueue(dedup_key=dedup_key, **fields)
     except IntegrityError:
-        if OutboxMessage.objects.filter(dedup_key=dedup_key).exists():
+        if _key_taken(dedup_key):
             logger.info("outbox %s was written by another process first", dedup_key)
             return None
         raise
+
+
+def _key_taken(dedup_key: str) -> bool:
+    return OutboxMessage.objects.filter(dedup_key=dedup_key).exists()
 
 
 def _absolute(path: str) -> str:
@@ -266,7 +270,7 @@ def results_enqueue(*, draw: Draw, winner_count: int) -> OutboxMessage | None:
 # --- completion roles ----------------------------------------------------------------------
 
 
-def completion_roles_sync(*, event_id: int, user_ids: Iterable[int] | None = None) -> int:
+def completion_roles_sync(*, event: Event, user_ids: Iterable[int] | None = None) -> int:
     """Make the event's completion roles follow :class:`EventCompletion` for these users
     (default: every user with a completion or a role change of the event): a grant for
     each completion without a granted role, a revoke for each granted role whose
@@ -276,19 +280,16 @@ def completion_roles_sync(*, event_id: int, user_ids: Iterable[int] | None = Non
     "granted" is read from the outbox itself: the latest transition of (event, tier,
     user). Each transition's number is in its ``dedup_key``, so running this twice, or
     twice at once, writes each transition once. Users without a linked Discord account
-    get nothing (there is nobody to grant the role to).
+    get nothing (there is nobody to grant the role to). An event that names no role
+    costs no query.
     """
-    event = (
-        Event.objects.filter(pk=event_id)
-        .only("pk", "name", "completion_role_normal_id", "completion_role_veteran_id")
-        .first()
-    )
-    if event is None:
-        return 0
+    event_id = event.pk
     roles = {
         Tier.NORMAL: event.completion_role_normal_id,
         Tier.VETERAN: event.completion_role_veteran_id,
     }
+    if not any(roles.values()):
+        return 0
     scope = None if user_ids is None else sorted(set(user_ids))
     if scope == []:
         return 0

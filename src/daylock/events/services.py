@@ -15,6 +15,7 @@ from django.db import connection, transaction
 
 from daylock import clock
 from daylock.accounts.models import User
+from daylock.discord import lifecycle
 from daylock.events import leaderboard, ratelimit, timelock
 from daylock.events.answers import answers_match
 from daylock.events.models import (
@@ -103,6 +104,8 @@ def answer_submit(*, user: User, day: Day, tier: Tier, answer: str) -> SubmitRes
         if created:
             _completion_record(user_id=user.pk, event_id=day.event_id, tier=tier)
             leaderboard.standing_after_solve(user_id=user.pk, event_id=day.event_id)
+            # A new completion earns the event's role, through the outbox (exactly once).
+            lifecycle.completion_roles_sync(event=day.event, user_ids=[user.pk])
     return SubmitResult(Outcome.CORRECT if created else Outcome.ALREADY_SOLVED, tier)
 
 
@@ -238,6 +241,8 @@ def completion_refresh(*, event: Event, user_ids: Iterable[int] | None = None) -
                 cursor.execute(upsert, [event.pk, *batch])
         # The leaderboard's standings follow the same writes (see events.leaderboard).
         leaderboard.standings_refresh(event_id=event.pk, user_ids=None if user_ids is None else ids)
+        # So do the completion roles: granted for new completions, revoked for removed ones.
+        lifecycle.completion_roles_sync(event=event, user_ids=None if user_ids is None else ids)
 
 
 def completions_refresh_for(*, pairs: Iterable[tuple[int, int]]) -> None:
