@@ -8,15 +8,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import IntegrityError, connection, transaction
+from django.test import Client
 from django.utils import timezone
 
-from daylock import clock
+from daylock import clock, config
 from daylock.accounts.models import User
 from daylock.discord import delivery, lifecycle, messages
 from daylock.discord.models import OutboxKind, OutboxMessage
 from daylock.discord.services import outbox_enqueue
 from daylock.events.models import Event, Progress, Tier, unlock_instant
 from daylock.events.services import Outcome, answer_submit, completion_refresh
+from daylock.prizes import services as prizes
+from daylock.prizes.models import Draw, DrawStatus
 from daylock.staging import services as testtools
 from daylock.staging.services import Actor
 from tests.config_override import config_override, production
@@ -315,3 +318,73 @@ def test_two_syncs_racing_write_one_grant(monkeypatch: pytest.MonkeyPatch) -> No
         assert checks == [key, key]  # refused by the database, then seen
         assert Event.objects.filter(pk=event.pk).exists()  # the transaction still works
     assert OutboxMessage.objects.count() == rows
+
+
+# --- the draw's posts and the published commitment ---------------------------------------
+
+
+def _drawn_prize(*, prize_channel: str) -> tuple[Event, Draw]:
+    from tests.prizes.conftest import make_entrants, make_prize, member_sync_done
+
+    event: Event = EventFactory(day_count=2, announce_channel_id=CHANNEL)
+    prize = make_prize(event, announce_channel_id=prize_channel)
+    make_entrants(event, 3)
+    member_sync_done()
+    draw = Draw.objects.get(prize=prize)
+    assert not OutboxMessage.objects.filter(dedup_key__startswith=f"event:{event.pk}:").exists()
+    prizes.draw_close_entries(prize=prize, actor=None)
+    prizes.draw_run(prize=prize, actor=None, confirm=False)
+    draw.refresh_from_db()
+    return event, draw
+
+
+def test_entries_closed_and_results_posts_carry_the_commitment_and_the_draw_page(
+    client: Client,
+) -> None:
+    event, draw = _drawn_prize(prize_channel="710000000000000092")
+    url = prizes.draw_page_url(draw)
+    closed = OutboxMessage.objects.get(
+        dedup_key=lifecycle.entries_closed_key(event_id=event.pk, draw_id=draw.pk)
+    )
+    assert closed.channel_id == CHANNEL
+    assert f"seed hash `{draw.seed_hash}`" in closed.content
+    assert f"entrants hash `{draw.entrants_hash}`" in closed.content
+    assert "3 entrants" in closed.content and url in closed.content
+    assert closed.content.startswith("[SIMULATED] ")  # staging's draws are simulated
+    results = OutboxMessage.objects.get(
+        dedup_key=lifecycle.results_key(event_id=event.pk, draw_id=draw.pk)
+    )
+    assert results.channel_id == CHANNEL and url in results.content
+    assert "2 winners" in results.content
+    assert closed.pk < results.pk
+    # The linked page is the draw's public page, and it shows what the post committed to.
+    page = client.get(url.removeprefix(config.current().public_url))
+    assert page.status_code == 200
+    assert draw.seed_hash in page.text and draw.entrants_hash in page.text
+
+
+def test_no_second_results_post_where_the_prize_already_announces_its_winners() -> None:
+    event, draw = _drawn_prize(prize_channel=CHANNEL)
+    in_channel = OutboxMessage.objects.filter(channel_id=CHANNEL, kind="channel_message")
+    assert not in_channel.filter(
+        dedup_key=lifecycle.results_key(event_id=event.pk, draw_id=draw.pk)
+    ).exists()
+    assert in_channel.filter(source=f"draw:{draw.pk}").count() == 1  # the prize's own post
+    assert (
+        in_channel.filter(
+            dedup_key=lifecycle.entries_closed_key(event_id=event.pk, draw_id=draw.pk)
+        ).count()
+        == 1
+    )
+
+
+def test_the_seed_hash_is_on_the_prize_public_page_from_its_creation(client: Client) -> None:
+    from tests.prizes.conftest import make_prize
+
+    event: Event = EventFactory(day_count=2)
+    draw = Draw.objects.get(prize=make_prize(event))
+    assert draw.status == DrawStatus.OPEN and len(draw.seed_hash) == 64
+    page = client.get(f"/prizes/draws/{draw.pk}/")
+    assert page.status_code == 200
+    assert f'<code data-field="seed_hash">{draw.seed_hash}</code>' in page.text
+    assert draw.seed not in page.text  # the seed itself stays secret until the run

@@ -28,6 +28,7 @@ from django.db.models import Max, QuerySet
 from daylock import clock, config
 from daylock.accounts.models import DiscordAccount, User
 from daylock.core.services import audit_record
+from daylock.discord import lifecycle
 from daylock.discord.models import OutboxKind, OutboxMessage, OutboxStatus
 from daylock.discord.services import outbox_enqueue
 from daylock.discord.signals import outbox_settled
@@ -315,6 +316,8 @@ def draw_close_entries(
             target=f"draw:{draw.pk}",
             details=details,
         )
+        # The commitment, posted to the event's channel before the seed is revealed.
+        lifecycle.entries_closed_enqueue(draw=draw)
     return Commitment(draw.pk, draw.seed_hash, entrants_hash, len(frozen.ids))
 
 
@@ -377,6 +380,7 @@ def draw_run(*, prize: Prize, actor: User | None, confirm: bool) -> Draw:
         draw.drawn_by = actor
         draw.save()
         _announce_winners(draw, prize, winners, discord)
+        lifecycle.results_enqueue(draw=draw, winner_count=len(winners))
         _audit(
             actor=actor,
             action="prizes.draw_run",
