@@ -44,7 +44,6 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from time import monotonic
 
 from django.core.cache import cache
@@ -279,20 +278,19 @@ class Freshness:
 FRESHNESS = Freshness()
 #: Snapshots kept per process (least recently used dropped first).
 _MAX_SNAPSHOTS = 16
-_EPOCH_START = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 _MAX_STARS = 2 * MAX_DAYS
 _TOTAL_BITS, _INSTANT_BITS, _USER_BITS = 48, 64, 64
+_USER_MASK = (1 << _USER_BITS) - 1
+_TOTAL_MAX = (1 << _TOTAL_BITS) - 1
 
 
-def rank_key(*, stars: int, total_seconds: int, last_solved_at: datetime, user_id: int) -> int:
+def rank_key(*, stars: int, total_seconds: int, last_solved_us: int, user_id: int) -> int:
     """The ranking as one integer, smaller ranking higher: more stars, less total time,
-    earlier last solve, smaller user id (a sorted list of plain ints is a fraction of the
-    memory of tuples, and bisects as fast)."""
-    instant = (last_solved_at - _EPOCH_START) // _MICROSECOND
+    earlier last solve (microseconds since the epoch), smaller user id (a sorted list of
+    plain ints is a fraction of the memory of tuples, and bisects as fast)."""
     key = _MAX_STARS - stars
-    key = (key << _TOTAL_BITS) | min(total_seconds, (1 << _TOTAL_BITS) - 1)
-    key = (key << _INSTANT_BITS) | max(instant, 0)
+    key = (key << _TOTAL_BITS) | min(total_seconds, _TOTAL_MAX)
+    key = (key << _INSTANT_BITS) | max(last_solved_us, 0)
     return (key << _USER_BITS) | user_id
 
 
@@ -319,12 +317,29 @@ class _Snapshot:
 _SNAPSHOTS: OrderedDict[int, _Snapshot] = OrderedDict()
 _BUILD_LOCK = threading.Lock()
 
-_LISTED_SQL = """
-SELECT s.user_id, s.stars, s.total_seconds, s.last_solved_at, s.anonymous_number
-FROM {entry} s JOIN {user} u ON u.id = s.user_id
-WHERE s.event_id = %s AND s.stars > 0 AND NOT u.is_banned
-  AND u.leaderboard_visibility <> %s
-"""
+#: The last solve as whole microseconds since the epoch, computed by the database:
+#: reading 100,000 timestamps into aware datetimes cost four times the rest of the read.
+_LAST_SOLVED_US = {
+    "postgresql": "CAST(EXTRACT(EPOCH FROM s.last_solved_at) * 1000000 AS BIGINT)",
+    # Django keeps SQLite datetimes as UTC text, "YYYY-MM-DD HH:MM:SS[.ffffff]".
+    "sqlite": "(CAST(strftime('%%s', s.last_solved_at) AS INTEGER) * 1000000"
+    " + CAST(substr(s.last_solved_at || '.000000', 21, 6) AS INTEGER))",
+}
+_COLUMNS = "s.user_id, s.stars, s.total_seconds, {last_solved_us}, s.anonymous_number"
+#: Every player of the event with a star, in no order (Python sorts the keys). Reading
+#: the event's rows alone and leaving out the few unlisted players in Python halves the
+#: time of a join with every user.
+_ENTRIES_SQL = "SELECT {columns} FROM {entry} s WHERE s.event_id = %s AND s.stars > 0"
+#: Users no leaderboard lists: the condition of the partial index ``user_unlisted``,
+#: word for word, with its constant inline (a bound parameter would not match it).
+_UNLISTED_SQL = "SELECT id FROM {user} WHERE (is_banned OR leaderboard_visibility = 'hidden')"
+#: The viewer's own row, read with the same expressions as the snapshot's.
+_VIEWER_SQL = _ENTRIES_SQL + " AND s.user_id = %s"
+
+
+def _sql(template: str) -> str:
+    columns = _COLUMNS.format(last_solved_us=_LAST_SOLVED_US[connection.vendor])
+    return template.format(columns=columns, **_T)
 
 
 def _version_key(event_id: int) -> str:
@@ -343,22 +358,25 @@ def _version(event_id: int) -> str:
 
 def _build(event_id: int, version: str) -> _Snapshot:
     with connection.cursor() as cursor:
-        cursor.execute(_LISTED_SQL.format(**_T), [event_id, LeaderboardVisibility.HIDDEN.value])
+        cursor.execute(_sql(_UNLISTED_SQL), [])
+        unlisted = {user_id for (user_id,) in cursor.fetchall()}
+        cursor.execute(_sql(_ENTRIES_SQL), [event_id])
         rows = cursor.fetchall()
-    anonymous: dict[int, int] = {}
-    key_of: dict[int, int] = {}
-    for user_id, stars, total, last, number in rows:
-        key_of[user_id] = rank_key(
-            stars=stars, total_seconds=total, last_solved_at=last, user_id=user_id
-        )
-        anonymous[user_id] = number
+    m = _MAX_STARS
+    key_of = {  # rank_key, inline: a call per player cost as much as the rest
+        user_id: ((((m - stars) << _TOTAL_BITS | min(total, _TOTAL_MAX)) << _INSTANT_BITS
+                   | max(last, 0)) << _USER_BITS) | user_id
+        for user_id, stars, total, last, _ in rows
+        if user_id not in unlisted
+    }  # fmt: skip
     keys = sorted(key_of.values())
-    mask = (1 << _USER_BITS) - 1
+    best = {key & _USER_MASK for key in keys[: TOP + 1]}
+    anonymous = {row[0]: row[4] for row in rows if row[0] in best}
     top = []
     for key in keys[: TOP + 1]:
-        user_id = key & mask
+        user_id = key & _USER_MASK
         stars = _MAX_STARS - (key >> (_USER_BITS + _INSTANT_BITS + _TOTAL_BITS))
-        total = (key >> (_USER_BITS + _INSTANT_BITS)) & ((1 << _TOTAL_BITS) - 1)
+        total = (key >> (_USER_BITS + _INSTANT_BITS)) & _TOTAL_MAX
         top.append(_Top(user_id, stars, total, anonymous[user_id]))
     return _Snapshot(version=version, built_at=monotonic(), keys=keys, key_of=key_of, top=top)
 
@@ -481,7 +499,7 @@ class _Live:
 
     stars: int
     total_seconds: int
-    last_solved_at: datetime
+    last_solved_us: int
     anonymous_number: int
 
 
@@ -491,13 +509,12 @@ def leaderboard_get(*, event: Event, viewer: User | None, top: int = TOP) -> Lea
     top = min(top, TOP)
     live = None
     if viewer is not None:
-        found = (
-            LeaderboardEntry.objects.filter(event=event, user=viewer, stars__gt=0)
-            .values_list("stars", "total_seconds", "last_solved_at", "anonymous_number")
-            .first()
-        )
-        if found is not None and found[2] is not None:  # a star has a solve time
-            live = _Live(found[0], found[1], found[2], found[3])
+        with connection.cursor() as cursor:
+            cursor.execute(_sql(_VIEWER_SQL), [event.pk, viewer.pk])
+            found = cursor.fetchone()
+        if found is not None:
+            live = _Live(stars=found[1], total_seconds=found[2], last_solved_us=found[3],
+                         anonymous_number=found[4])  # fmt: skip
     board = _assemble(event, _snapshot(event.pk), viewer, live, top, strict=True)
     if board is None:
         # Someone shown is no longer listed (banned, hidden or deleted since the
@@ -527,7 +544,7 @@ def _assemble(
         key = rank_key(
             stars=live.stars,
             total_seconds=live.total_seconds,
-            last_solved_at=live.last_solved_at,
+            last_solved_us=live.last_solved_us,
             user_id=viewer_id,
         )
         stale = snapshot.key_of.get(viewer_id)
