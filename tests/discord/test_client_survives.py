@@ -504,3 +504,17 @@ def test_a_role_grant_discord_confirms_fulfils_the_prize(
     assert 'data-fulfilment="fulfilled"' in page
     [change] = guild.role_changes()
     assert change["reason"].startswith("Prize 'Champion', draw ")
+
+
+def test_a_remembered_dm_channel_discord_no_longer_knows_is_opened_again(
+    guild: RunningEmulator,
+) -> None:
+    with production():
+        assert delivery.deliver(dm().pk).outcome == "sent"
+        guild.reset(guild.config)  # the emulator forgets its DM channels (and its record)
+        assert delivery.deliver(dm().pk).outcome == "sent"
+    assert [(r["path"].rsplit("/", 1)[-1], r["status"]) for r in bot_requests(guild)] == [
+        ("messages", 404),
+        ("channels", 200),
+        ("messages", 200),
+    ]

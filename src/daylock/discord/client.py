@@ -276,6 +276,36 @@ class DiscordClient:
         self.limits.remember_dm_channel(recipient=recipient_id, channel=channel)
         return channel
 
+    def send_dm(
+        self,
+        recipient_id: str,
+        content: str,
+        *,
+        nonce: str,
+        allowed_mentions: dict[str, Any] | None = None,
+        resend_until: float | None = None,
+    ) -> tuple[str, dict[str, Any]]:
+        """Open (or reuse) the DM channel with a user and post to it: the channel id and
+        Discord's message. A remembered channel Discord no longer knows (10003) is
+        opened afresh, once."""
+        for attempt in (1, 2):
+            channel_id = self.open_dm(recipient_id)
+            try:
+                sent = self.create_message(
+                    channel_id,
+                    content,
+                    nonce=nonce,
+                    allowed_mentions=allowed_mentions,
+                    resend_until=resend_until,
+                )
+            except PermanentError as exc:
+                if exc.code != 10003 or attempt == 2:
+                    raise
+                self.limits.forget_dm_channel(recipient=recipient_id)
+                continue
+            return channel_id, sent
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def add_role(self, guild_id: str, user_id: str, role_id: str, *, reason: str = "") -> None:
         """Grant a role (idempotent on Discord's side); ``reason`` goes to the server's
         audit log."""

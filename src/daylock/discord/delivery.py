@@ -533,9 +533,8 @@ def _send(
         message.discord_message_id = str(sent.get("id", ""))
         message.delivered_channel_id = message.channel_id
     elif message.kind == OutboxKind.DIRECT_MESSAGE:
-        channel_id = client.open_dm(message.recipient_id)
-        sent = client.create_message(
-            channel_id,
+        channel_id, sent = client.send_dm(
+            message.recipient_id,
             message.content,
             nonce=message.nonce,
             allowed_mentions=message.allowed_mentions,

@@ -93,6 +93,8 @@ class Limits(Protocol):
 
     def remember_dm_channel(self, *, recipient: str, channel: str) -> None: ...
 
+    def forget_dm_channel(self, *, recipient: str) -> None: ...
+
     def forget(self) -> None: ...
 
 
@@ -203,6 +205,10 @@ class LocalLimits:
     def remember_dm_channel(self, *, recipient: str, channel: str) -> None:
         with self._lock:
             self._dm[recipient] = channel
+
+    def forget_dm_channel(self, *, recipient: str) -> None:
+        with self._lock:
+            self._dm.pop(recipient, None)
 
     def forget(self) -> None:
         with self._lock:
@@ -362,6 +368,9 @@ class RedisLimits:
 
     def remember_dm_channel(self, *, recipient: str, channel: str) -> None:
         self._redis.set(self._key(f"dm:{recipient}"), channel, ex=DM_CHANNEL_TTL)
+
+    def forget_dm_channel(self, *, recipient: str) -> None:
+        self._redis.delete(self._key(f"dm:{recipient}"))
 
     def forget(self) -> None:
         """Drop every key of this bot (tests; a reset drops them with the environment)."""
