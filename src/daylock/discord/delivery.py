@@ -22,6 +22,15 @@ one configuration and delivered under another obeys the one that is running:
    ``PRODUCTION_DISCORD_IDS`` is refused here even if allow-listed;
 5. ``live``: everything is sent.
 
+In ``allowlist`` and ``live``, a row whose ids are not Discord ids (17 to 20 digits, below
+2**64) is not sent at all: it fails with the id named (Discord would answer 50035). A
+refusal from Discord fails the row with what it means for staff
+(:mod:`daylock.discord.refusals`); a 401 pauses every worker instead, and rate limits,
+a Cloudflare ban and 40003 send the row back to wait without using up its attempts.
+Nothing waits for Discord inside the row's transaction (the channel lookup included).
+Settled rows are announced with ``signals.outbox_settled`` (a role prize is fulfilled
+when its grant is ``sent``).
+
 At most once, and exactly once while Discord can help: a row is sent by one worker at
 a time (a PostgreSQL advisory lock held for the whole claim, send and record, plus
 ``SELECT … FOR UPDATE SKIP LOCKED`` on the row), and before any request leaves, the
