@@ -307,7 +307,7 @@ def test_an_id_that_is_not_the_guilds_is_refused(
         )
     errors = errors_of(excinfo)
     assert (
-        f"{UNKNOWN_ROLE} is not a role of this environment's Discord server"
+        f"role {UNKNOWN_ROLE} is not a role of this environment's server"
         in (errors["completion_role_veteran_id"][0])
     )
     # The emulator lists no channel until one is configured.
@@ -357,8 +357,8 @@ def test_an_unreadable_directory_refuses_a_new_id_and_says_so(admin: User) -> No
             actor=admin,
         )
     (message,) = errors_of(excinfo)["completion_role_normal_id"]
-    assert "could not read the server's roles from Discord" in message
-    assert "Refresh" in message
+    assert f"could not check role {WINNER_ROLE_ID} with Discord" in message
+    assert "try again in a moment" in message
 
 
 # --- the directory -------------------------------------------------------------------------
@@ -537,7 +537,7 @@ def test_a_role_prize_picks_a_role_of_the_guild(
             actor=admin,
         )
     assert (
-        "is not a role of this environment's Discord server"
+        "is not a role of this environment's server"
         in (errors_of(excinfo)["discord_role_id"][0])
     )
 
