@@ -21,8 +21,8 @@ What players have already seen is protected, the way event packs protect it
   it, and the completions built on it.
 
 Discord ids (completion roles, announcement channel, a prize's role) are checked when
-they change: with ``daylock.discord.services.discord_id_check`` where it exists,
-otherwise against the guild's directory (:mod:`daylock.discord.directory`). An id that
+they change, with ``daylock.discord.services.discord_id_check`` (Discord's own answer;
+the pickers list names from :mod:`daylock.discord.directory`). An id that
 did not change is not checked again, so a role deleted on Discord does not block
 fixing a typo elsewhere.
 """
@@ -33,7 +33,7 @@ import csv
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -233,30 +233,10 @@ def editor_prize_get(*, event: Event, prize_id: int) -> Prize:
 
 
 def _discord_id_problem(kind: directory.Kind, snowflake: str) -> str | None:
-    """Why ``snowflake`` is not a role/channel of this environment's server, or None."""
-    what = "role" if kind is directory.Kind.ROLES else "channel"
-    check = getattr(discord_services, "discord_id_check", None)
-    if check is not None:
-        try:
-            verdict = check(kind=what, id=snowflake)
-        except (ValidationError, ValueError) as exc:
-            return str(exc)
-        if isinstance(verdict, str) and verdict:
-            return verdict
-        if verdict is False:
-            return f"{snowflake} is not a {what} of this environment's Discord server"
-        return None
-    listing = (
-        directory.guild_roles() if kind is directory.Kind.ROLES else directory.guild_channels()
-    )
-    if listing.error is not None:
-        return f"{listing.error}; or leave it unchanged"
-    if snowflake not in listing.ids:
-        return (
-            f"{snowflake} is not a {what} of this environment's Discord server; pick one by "
-            "name (Refresh the list if it was created a moment ago)"
-        )
-    return None
+    """Why ``snowflake`` is not a usable role/channel of this environment's server (as
+    Discord answers it), or None."""
+    what: Literal["role", "channel"] = "role" if kind is directory.Kind.ROLES else "channel"
+    return discord_services.discord_id_check(kind=what, id=snowflake)
 
 
 def _check_discord_ids(
