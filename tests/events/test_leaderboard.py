@@ -424,7 +424,7 @@ def test_json_lists_ranks_labels_stars_time_and_days_without_ids(client: Client)
     assert response["Content-Type"] == "application/json"
     assert response["Cache-Control"] == "public, max-age=60"
     document = json.loads(response.content)
-    assert set(document) == {"event", "generated_at", "players", "ranking", "entries"}
+    assert set(document) == {"event", "players", "ranking", "entries"}
     assert document["event"] == {"slug": "bots", "name": "Bot Week", "day_count": 3}
     assert document["players"] == 2
     assert document["entries"] == [
@@ -521,3 +521,47 @@ def test_no_entry_exists_for_a_player_who_never_solved() -> None:
     event = EventFactory(day_count=1)
     assert not LeaderboardEntry.objects.filter(event=event).exists()
     assert leaderboard_get(event=event, viewer=player("idle")).rows == []
+
+
+def test_the_unlisted_query_can_use_its_partial_index() -> None:
+    """``_UNLISTED_SQL`` repeats the condition of the ``user_unlisted`` index word for
+    word; PostgreSQL proves that from the text, so a drift (another constant, another
+    column) would make every snapshot build read the whole user table."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN " + leaderboard._sql(leaderboard._UNLISTED_SQL))
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "user_unlisted" in plan, plan
+    assert LeaderboardVisibility.HIDDEN.value == "hidden"
+
+
+def test_the_table_is_rendered_once_per_distinct_list(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Viewers below the top see the same table: rendered once. Anything shown that
+    changes (a name read live, the viewer's own row) is another table."""
+    from daylock.events import leaderboard_views
+
+    renders: list[int] = []
+    real = leaderboard_views.get_template
+
+    def counting(name: str) -> Any:
+        renders.append(1)
+        return real(name)
+
+    monkeypatch.setattr(leaderboard_views, "get_template", counting)
+    event = EventFactory(slug="memo", day_count=1)
+    shown, me, you = named("shown", "me", "you")
+    solve(shown, event, 1, Tier.NORMAL, after=minutes(1))
+    for viewer in (me, you, me):
+        client.force_login(viewer)
+        assert ">Shown</td>" in client.get("/events/memo/leaderboard/").content.decode()
+    assert len(renders) == 1
+    DiscordAccount.objects.filter(user=shown).update(global_name="Renamed")
+    assert ">Renamed</td>" in client.get("/events/memo/leaderboard/").content.decode()
+    client.force_login(shown)
+    body = client.get("/events/memo/leaderboard/").content.decode()
+    assert "<strong>Renamed</strong> (you)" in body
+    assert len(renders) == 3

@@ -50,7 +50,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import F
 
-from daylock.accounts.models import LeaderboardVisibility, User
+from daylock.accounts.models import DiscordAccount, LeaderboardVisibility, User
 from daylock.events.models import (
     MAX_DAYS,
     Day,
@@ -65,6 +65,7 @@ from daylock.events.models import (
 TOP = 100
 
 _T = {
+    "discord": DiscordAccount._meta.db_table,
     "entry": LeaderboardEntry._meta.db_table,
     "progress": Progress._meta.db_table,
     "user": User._meta.db_table,
@@ -306,6 +307,8 @@ class _Top:
 class _Snapshot:
     version: str
     built_at: float
+    #: When the cache's token was last seen equal to ``version``.
+    checked_at: float
     #: Rank keys of every listed player with a star, best first.
     keys: list[int]
     #: Each of those players' key by user id (to take the viewer's out of the count).
@@ -333,8 +336,6 @@ _ENTRIES_SQL = "SELECT {columns} FROM {entry} s WHERE s.event_id = %s AND s.star
 #: Users no leaderboard lists: the condition of the partial index ``user_unlisted``,
 #: word for word, with its constant inline (a bound parameter would not match it).
 _UNLISTED_SQL = "SELECT id FROM {user} WHERE (is_banned OR leaderboard_visibility = 'hidden')"
-#: The viewer's own row, read with the same expressions as the snapshot's.
-_VIEWER_SQL = _ENTRIES_SQL + " AND s.user_id = %s"
 
 
 def _sql(template: str) -> str:
@@ -378,27 +379,31 @@ def _build(event_id: int, version: str) -> _Snapshot:
         stars = _MAX_STARS - (key >> (_USER_BITS + _INSTANT_BITS + _TOTAL_BITS))
         total = (key >> (_USER_BITS + _INSTANT_BITS)) & _TOTAL_MAX
         top.append(_Top(user_id, stars, total, anonymous[user_id]))
-    return _Snapshot(version=version, built_at=monotonic(), keys=keys, key_of=key_of, top=top)
+    now = monotonic()
+    return _Snapshot(version, built_at=now, checked_at=now, keys=keys, key_of=key_of, top=top)
 
 
 def _snapshot(event_id: int, *, force: bool = False) -> _Snapshot:
-    """This process's snapshot of the event, rebuilt when :data:`FRESHNESS` says so."""
-    version = _version(event_id)
+    """This process's snapshot of the event, rebuilt when :data:`FRESHNESS` says so.
+
+    The cache's token is read at most every ``after_write_seconds`` (a write is
+    noticed that late at most, and rebuilt no more often): most page views cost no
+    round trip here at all."""
     now = monotonic()
     current = _SNAPSHOTS.get(event_id)
-    if current is not None and not force:
-        age = now - current.built_at
-        fresh = age < FRESHNESS.max_age_seconds and (
-            current.version == version or age < FRESHNESS.after_write_seconds
-        )
-        if fresh:
-            _SNAPSHOTS.move_to_end(event_id)
+    if current is not None and not force and now - current.built_at < FRESHNESS.max_age_seconds:
+        if now - current.checked_at < FRESHNESS.after_write_seconds:
+            return current
+        if _version(event_id) == current.version:
+            current.checked_at = now
             return current
     with _BUILD_LOCK:
         again = _SNAPSHOTS.get(event_id)
         if again is not None and again is not current and not force:
             return again  # another thread of this process just built it
-        built = _build(event_id, version)
+        # The token first: a write committed during the build makes the next check
+        # see another token.
+        built = _build(event_id, _version(event_id))
         _SNAPSHOTS[event_id] = built
         _SNAPSHOTS.move_to_end(event_id)
         while len(_SNAPSHOTS) > _MAX_SNAPSHOTS:
@@ -468,23 +473,39 @@ class _Person:
     name: str
 
 
-def _people(user_ids: Sequence[int]) -> dict[int, _Person]:
+#: Whether each user is listed now and their display name and, for the viewer only,
+#: their own row of the event: one round trip for everything a page shows live.
+_PEOPLE_SQL = """
+SELECT u.id, u.is_banned, u.leaderboard_visibility, u.username, d.global_name, d.username,
+       {columns}
+FROM {user} u
+LEFT JOIN {discord} d ON d.user_id = u.id
+LEFT JOIN {entry} s ON s.user_id = u.id AND s.event_id = %s AND s.stars > 0 AND u.id = %s
+WHERE u.id IN ({{ids}})
+"""
+
+
+def _people(
+    *, event_id: int, user_ids: Sequence[int], viewer_id: int | None
+) -> tuple[dict[int, _Person], _Live | None]:
     """Whether each user is listed now, and their display name (Discord's global name,
-    else Discord username, else Daylock's username): one query."""
-    found = User.objects.filter(pk__in=list(user_ids)).values_list(
-        "pk",
-        "is_banned",
-        "leaderboard_visibility",
-        "username",
-        "discord__global_name",
-        "discord__username",
-    )
-    people = {}
-    for pk, banned, visibility, username, global_name, discord_username in found:
+    else Discord username, else Daylock's username); and the viewer's own row."""
+    ids = sorted(set(user_ids) | ({viewer_id} if viewer_id is not None else set()))
+    if not ids:
+        return {}, None
+    sql = _sql(_PEOPLE_SQL).replace("{ids}", ", ".join(["%s"] * len(ids)))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [event_id, viewer_id, *ids])
+        found = cursor.fetchall()
+    people, live = {}, None
+    for pk, banned, visibility, username, global_name, discord_username, *row in found:
         listed = not banned and visibility != LeaderboardVisibility.HIDDEN
         name = global_name or discord_username or username
         people[pk] = _Person(listed=listed, visibility=visibility, name=name)
-    return people
+        if pk == viewer_id and row[0] is not None:
+            live = _Live(stars=row[1], total_seconds=row[2], last_solved_us=row[3],
+                         anonymous_number=row[4])  # fmt: skip
+    return people, live
 
 
 def _label(person: _Person, anonymous_number: int) -> tuple[str, bool]:
@@ -507,20 +528,13 @@ def leaderboard_get(*, event: Event, viewer: User | None, top: int = TOP) -> Lea
     """The event's first ``top`` listed players and, for a logged-in viewer, their own
     standing (read live: a player sees their solve at once, wherever they rank)."""
     top = min(top, TOP)
-    live = None
-    if viewer is not None:
-        with connection.cursor() as cursor:
-            cursor.execute(_sql(_VIEWER_SQL), [event.pk, viewer.pk])
-            found = cursor.fetchone()
-        if found is not None:
-            live = _Live(stars=found[1], total_seconds=found[2], last_solved_us=found[3],
-                         anonymous_number=found[4])  # fmt: skip
-    board = _assemble(event, _snapshot(event.pk), viewer, live, top, strict=True)
+    snapshot = _snapshot(event.pk)
+    board = _assemble(event, snapshot, viewer, top, strict=True)
     if board is None:
         # Someone shown is no longer listed (banned, hidden or deleted since the
         # snapshot): rebuild now rather than show them. Whoever changes again between
         # the rebuild and the check is left out of the rows.
-        board = _assemble(event, _snapshot(event.pk, force=True), viewer, live, top, strict=False)
+        board = _assemble(event, _snapshot(event.pk, force=True), viewer, top, strict=False)
     assert board is not None
     return board
 
@@ -529,14 +543,16 @@ def _assemble(
     event: Event,
     snapshot: _Snapshot,
     viewer: User | None,
-    live: _Live | None,
     top: int,
     *,
     strict: bool,
 ) -> Leaderboard | None:
-    """The page from a snapshot and the viewer's live row; None when ``strict`` and a
-    player to be shown is no longer listed."""
+    """The page from a snapshot, who is listed now and the viewer's live row; None when
+    ``strict`` and a player to be shown is no longer listed."""
     viewer_id = viewer.pk if viewer is not None else None
+    people, live = _people(
+        event_id=event.pk, user_ids=[entry.user_id for entry in snapshot.top], viewer_id=viewer_id
+    )
     others = [entry for entry in snapshot.top if entry.user_id != viewer_id]
     players = len(snapshot.keys) - (1 if viewer_id in snapshot.key_of else 0)
     viewer_rank = None
@@ -552,11 +568,8 @@ def _assemble(
         if stale is not None and stale < key:
             ahead -= 1  # their own old line is not someone ahead of them
         viewer_rank = ahead + 1
-    listed_viewer = (
-        viewer is not None
-        and not viewer.is_banned
-        and viewer.leaderboard_visibility != LeaderboardVisibility.HIDDEN
-    )
+    me = people.get(viewer_id) if viewer_id is not None else None
+    listed_viewer = me is not None and me.listed
     shown: list[_Top | None] = list(others)
     if listed_viewer and viewer_rank is not None and viewer_rank <= top:
         shown.insert(viewer_rank - 1, None)  # None: the viewer, from their live row
@@ -564,7 +577,6 @@ def _assemble(
     if listed_viewer and viewer_rank is not None:
         players += 1
     ids = [entry.user_id for entry in shown if entry is not None]
-    people = _people([*ids, *([viewer_id] if viewer_id is not None else [])])
     gone = {user_id for user_id in ids if user_id not in people or not people[user_id].listed}
     if gone and strict:
         return None
@@ -601,18 +613,19 @@ def _assemble(
 
 
 def days_solved(*, event: Event, user_ids: Sequence[int]) -> dict[int, dict[int, list[str]]]:
-    """Per user, the tiers solved on each counting day (normal first), for the JSON."""
-    found = (
-        Progress.objects.filter(
-            user_id__in=list(user_ids), day__event=event, day__number__lte=event.day_count
-        )
-        .order_by("user_id", "day__number", "tier")
-        .values_list("user_id", "day__number", "tier")
+    """Per user, the tiers solved on each counting day (normal first), for the JSON.
+
+    The event's day ids are read first, so that the progress read is a lookup of
+    (user, day) pairs in progress's unique index, not a join over the event's
+    hundreds of thousands of rows."""
+    numbers = dict(
+        Day.objects.filter(event=event, number__lte=event.day_count).values_list("pk", "number")
     )
+    found = Progress.objects.filter(user_id__in=list(user_ids), day_id__in=list(numbers)).order_by()
     order = {tier.value: index for index, tier in enumerate(Tier)}
     days: dict[int, dict[int, list[str]]] = {}
-    for user_id, number, tier in found:
-        days.setdefault(user_id, {}).setdefault(number, []).append(tier)
+    for user_id, day_id, tier in found.values_list("user_id", "day_id", "tier"):
+        days.setdefault(user_id, {}).setdefault(numbers[day_id], []).append(tier)
     for per_day in days.values():
         for tiers in per_day.values():
             tiers.sort(key=order.__getitem__)

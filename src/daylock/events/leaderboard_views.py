@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -13,17 +16,51 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
+from django.template.loader import get_template
 from django.urls import reverse
 from django.utils.cache import get_conditional_response, patch_cache_control
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_POST, require_safe
 
-from daylock import clock
 from daylock.accounts.models import LeaderboardVisibility, User
 from daylock.events import leaderboard, selectors
 
 #: How long bots and caches may reuse the JSON (Advent of Code asks for 15 minutes;
 #: a minute keeps a running event's board current enough).
 JSON_MAX_AGE_SECONDS = 60
+
+
+#: Rendered top-100 tables and JSON documents, by (event, exact rows shown): most
+#: viewers rank below the top 100 and see the same table, 100 rows cost more to render
+#: than the rest of the page, and bots poll the same document. The key is everything
+#: the rows show (labels read live included), so a hit is what a render would give.
+_RENDERED: OrderedDict[tuple[str, int, tuple[leaderboard.Row, ...]], str] = OrderedDict()
+_RENDERED_MAX = 256
+_RENDERED_LOCK = threading.Lock()
+
+
+def _rendered(
+    kind: str, event_id: int, rows: list[leaderboard.Row], make: Callable[[], str]
+) -> str:
+    key = (kind, event_id, tuple(rows))
+    with _RENDERED_LOCK:
+        found = _RENDERED.get(key)
+        if found is not None:
+            _RENDERED.move_to_end(key)
+            return found
+    made = make()
+    with _RENDERED_LOCK:
+        _RENDERED[key] = made
+        while len(_RENDERED) > _RENDERED_MAX:
+            _RENDERED.popitem(last=False)
+    return made
+
+
+def _table_html(event_id: int, rows: list[leaderboard.Row]) -> SafeString:
+    def render() -> str:
+        return get_template("events/_leaderboard_table.html").render({"rows": rows})
+
+    return mark_safe(_rendered("table", event_id, rows, render))  # noqa: S308 - Jinja2 escaped it
 
 
 def _player(request: HttpRequest) -> User | None:
@@ -40,6 +77,7 @@ def leaderboard_page(request: HttpRequest, slug: str) -> HttpResponse:
     context = {
         "event": event,
         "board": board,
+        "table_html": _table_html(event.pk, board.rows),
         "top": leaderboard.TOP,
         "login_url": login,
         "visibility_label": {v.value: v.label for v in LeaderboardVisibility},
@@ -54,7 +92,6 @@ def leaderboard_payload(board: leaderboard.Leaderboard) -> dict[str, Any]:
     days = leaderboard.days_solved(event=event, user_ids=[row.user_id for row in board.rows])
     return {
         "event": {"slug": event.slug, "name": event.name, "day_count": event.day_count},
-        "generated_at": clock.now().isoformat(timespec="seconds"),
         "players": board.players,
         "ranking": (
             "stars (one per solved tier per day), then least total_seconds (from each "
@@ -80,16 +117,17 @@ def leaderboard_payload(board: leaderboard.Leaderboard) -> dict[str, Any]:
 @require_safe
 def leaderboard_json(request: HttpRequest, slug: str) -> HttpResponse:
     """For community bots: public, cacheable for :data:`JSON_MAX_AGE_SECONDS`, with an
-    ETag so a bot polling with ``If-None-Match`` gets a 304 while nothing changed."""
+    ETag so a bot polling with ``If-None-Match`` gets a 304 while nothing changed (the
+    document holds no time of its own: the response's ``Date`` says when it was made)."""
     event = selectors.event_get(slug=slug)
     board = leaderboard.leaderboard_get(event=event, viewer=None)
-    payload = leaderboard_payload(board)
-    # The ETag covers the standings, not the instant the document was generated.
-    stable = json.dumps({k: v for k, v in payload.items() if k != "generated_at"}, sort_keys=True)
-    etag = '"' + hashlib.sha256(stable.encode()).hexdigest()[:32] + '"'
-    response = HttpResponse(
-        json.dumps(payload, ensure_ascii=False, indent=1), content_type="application/json"
-    )
+
+    def dump() -> str:
+        return json.dumps(leaderboard_payload(board), ensure_ascii=False, separators=(",", ":"))
+
+    body = _rendered("json", event.pk, board.rows, dump)
+    etag = '"' + hashlib.sha256(body.encode()).hexdigest()[:32] + '"'
+    response = HttpResponse(body, content_type="application/json")
     response["ETag"] = etag
     patch_cache_control(response, public=True, max_age=JSON_MAX_AGE_SECONDS)
     conditional = get_conditional_response(request, etag=etag, response=response)
