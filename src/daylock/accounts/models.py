@@ -31,6 +31,8 @@ class User(AbstractUser):
         max_length=10,
         choices=LeaderboardVisibility.choices,
         default=LeaderboardVisibility.ANONYMOUS,
+        # Also in the database: bulk loads and raw inserts that do not name it.
+        db_default=LeaderboardVisibility.ANONYMOUS,
     )
 
     class Meta:
