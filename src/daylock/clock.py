@@ -26,6 +26,7 @@ from typing import Any
 from django.utils import timezone
 
 from daylock import config
+from daylock.core.models import ClockOverride
 
 ENVIRONMENT_SCOPE = "environment"
 USER_SCOPE_PREFIX = "user:"
@@ -72,8 +73,6 @@ def _overrides(user_id: int | None) -> Offsets:
 
 
 def _read(scopes: list[str]) -> Offsets:
-    from daylock.core.models import ClockOverride
-
     rows = ClockOverride.objects.filter(scope__in=scopes).values_list("scope", "offset")
     found: Offsets = dict.fromkeys(scopes)
     found.update(rows)
@@ -99,8 +98,6 @@ def watch_overrides() -> None:
     """Connect :func:`overrides_changed` to ``ClockOverride`` saves and deletes
     (called once per process by the core app's ``ready()``)."""
     from django.db.models.signals import post_delete, post_save
-
-    from daylock.core.models import ClockOverride
 
     post_save.connect(_on_override_written, sender=ClockOverride, dispatch_uid="daylock.clock.save")
     post_delete.connect(
