@@ -39,9 +39,14 @@ def test_the_tree_keeps_every_contract() -> None:
     ("module", "line", "contract"),
     [
         ("events/services.py", "from daylock.staging import seed", "No domain app imports"),
-        ("core/views.py", "import daylock.testing.discord_emulator", "Only the composition root"),
+        (
+            "core/services.py",
+            "import daylock.testing.discord_emulator",
+            "Only the composition root",
+        ),
         ("config.py", "import daylock.guardrails", "a lower layer never imports"),
         ("guardrails.py", "import daylock.events.models", "a lower layer never imports"),
+        ("core/services.py", "import daylock.accounts.permissions", "The core app imports no"),
     ],
 )
 def test_a_forbidden_import_breaks_the_lint(

@@ -75,7 +75,7 @@ _CONTEXT_PROCESSORS = [
     "django.template.context_processors.request",
     "django.contrib.auth.context_processors.auth",
     "django.contrib.messages.context_processors.messages",
-    "daylock.core.context_processors.environment",
+    "daylock.site.context_processors.environment",
 ]
 TEMPLATES = [
     {
@@ -184,7 +184,7 @@ AUTHENTICATION_BACKENDS = [
     "daylock.accounts.permissions.RolePermissionBackend",
 ]
 # The CSRF failure page in the site's frame, with the environment banner.
-CSRF_FAILURE_VIEW = "daylock.core.views.csrf_failure"
+CSRF_FAILURE_VIEW = "daylock.site.views.csrf_failure"
 LOGIN_URL = "/auth/login/"
 LOGIN_REDIRECT_URL = "/"
 

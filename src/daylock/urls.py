@@ -6,16 +6,16 @@ from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path
 
 from daylock import config
-from daylock.core import views
+from daylock.site import views
 
 _policy = config.policy()
 
 # Every error page is in the site's frame with the environment banner.
-handler400 = "daylock.core.views.bad_request"
-handler403 = "daylock.core.views.permission_denied"
-handler404 = "daylock.core.views.page_not_found"
+handler400 = "daylock.site.views.bad_request"
+handler403 = "daylock.site.views.permission_denied"
+handler404 = "daylock.site.views.page_not_found"
 # A database error while the database is away (a reset) answers 503, not 500.
-handler500 = "daylock.core.views.server_error"
+handler500 = "daylock.site.views.server_error"
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.home, name="home"),

@@ -165,7 +165,7 @@ def test_error_pages_keep_the_frame_when_the_request_context_fails() -> None:
     """A context processor that fails (the session store down, say) must not turn a
     404 into a 500: the page falls back to the frame without the request's context."""
     with mock.patch(
-        "daylock.core.context_processors.clock.active_override", side_effect=RuntimeError("x")
+        "daylock.site.context_processors.clock.active_override", side_effect=RuntimeError("x")
     ):
         response = Client().get("/no/such/page/")
     assert response.status_code == 404

@@ -39,7 +39,7 @@ from psycopg import sql
 
 from daylock import urls as site_urls
 from daylock.core import availability, selectors
-from daylock.core import views as server_views
+from daylock.site import views as server_views
 from daylock.staging.seed import RUNNING_SLUG
 from daylock.stamps import STAMP_TABLE
 from daylock.testing import pytest_plugin

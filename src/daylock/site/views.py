@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET
 from daylock import config
 from daylock.accounts.permissions import Perm, permission_required
 from daylock.core import audit, availability, selectors
-from daylock.core.context_processors import offline_frame
+from daylock.site.context_processors import offline_frame
 
 logger = logging.getLogger(__name__)
 
