@@ -39,7 +39,7 @@ def stored_completions(event: Event) -> Completions:
 
 def assert_completions_true(*events: Event, per_user_limit: int = 200) -> None:
     """The table matches progress for these events (default: every event), and for up
-    to ``per_user_limit`` users per event :func:`completion_tier` agrees with it."""
+    to ``per_user_limit`` users per event :func:`completion_tier` agrees with progress."""
     for event in events or tuple(Event.objects.all()):
         stored = stored_completions(event)
         expected = expected_completions(event)
@@ -47,7 +47,7 @@ def assert_completions_true(*events: Event, per_user_limit: int = 200) -> None:
         solvers = Progress.objects.filter(day__event=event).values_list("user_id", flat=True)
         users = set(solvers) | {user_id for user_id, _ in stored}
         for user in User.objects.filter(pk__in=sorted(users)[:per_user_limit]):
-            tiers = {tier for user_id, tier in stored if user_id == user.pk}
+            tiers = {tier for user_id, tier in expected if user_id == user.pk}
             from_table = (
                 Tier.VETERAN
                 if Tier.VETERAN in tiers

@@ -261,36 +261,23 @@ def _event_progress(event: Event) -> QuerySet[Progress]:
     return Progress.objects.filter(day__event=event, day__number__lte=event.day_count)
 
 
-def solved_day_counts(*, user: User, event: Event) -> dict[Tier, int]:
-    """How many distinct days this user solved at each tier."""
-    counts = (
-        _event_progress(event)
-        .filter(user=user)
-        .aggregate(
-            normal=Count("day", distinct=True, filter=Q(tier=Tier.NORMAL)),
-            veteran=Count("day", distinct=True, filter=Q(tier=Tier.VETERAN)),
-        )
-    )
-    return {Tier.NORMAL: counts["normal"], Tier.VETERAN: counts["veteran"]}
-
-
 def completion_tier(*, user: User, event: Event) -> Tier | None:
     """``VETERAN`` when every day is solved at veteran tier, else ``NORMAL`` when every
     day is solved at normal tier, else None.
 
     Tiers are independent challenges: a veteran completion does not need the normal
     answers, and mixing tiers across days (some days normal, others veteran) completes
-    neither tier.
-
-    Computed from progress, the source of truth, not read from the
-    :class:`EventCompletion` cache that :func:`eligible_user_ids` joins: the tests
-    compare the two after every write path, so a writer that forgets
-    :func:`daylock.events.services.completion_refresh` shows up as a disagreement.
+    neither tier. Read from :class:`EventCompletion`, the one place completion is
+    decided (:func:`daylock.events.services.completion_refresh` and the writers that
+    call it); the tests hold it to an independent count of progress after every write
+    path (tests/events/completion_checks.py).
     """
-    counts = solved_day_counts(user=user, event=event)
-    if counts[Tier.VETERAN] >= event.day_count:
+    tiers = set(
+        EventCompletion.objects.filter(event=event, user=user).values_list("tier", flat=True)
+    )
+    if Tier.VETERAN in tiers:
         return Tier.VETERAN
-    if counts[Tier.NORMAL] >= event.day_count:
+    if Tier.NORMAL in tiers:
         return Tier.NORMAL
     return None
 
