@@ -79,8 +79,6 @@ class Command(BaseCommand):
                 "not confirmed: no --yes and no terminal to ask on",
                 "pass --yes to confirm a non-interactive reset",
             )
-        if not environment_name_typed(
-            environment=environment, action="wipe it", out=self.stdout
-        ):
+        if not environment_name_typed(environment=environment, action="wipe it", out=self.stdout):
             print("daylock: reset: aborted; nothing was changed", file=sys.stderr)
             raise SystemExit(1)
