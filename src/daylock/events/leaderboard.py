@@ -49,6 +49,7 @@ from time import monotonic
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import F
+from django.http import Http404
 
 from daylock.accounts.models import DiscordAccount, LeaderboardVisibility, User
 from daylock.events.models import (
@@ -67,6 +68,7 @@ TOP = 100
 _T = {
     "discord": DiscordAccount._meta.db_table,
     "entry": LeaderboardEntry._meta.db_table,
+    "event": Event._meta.db_table,
     "progress": Progress._meta.db_table,
     "user": User._meta.db_table,
 }
@@ -274,6 +276,9 @@ class Freshness:
     after_write_seconds: float = 5.0
     #: Any snapshot is rebuilt after this long, written to or not.
     max_age_seconds: float = 60.0
+    #: Who of the top is listed (bans, hidden players) and their names are read again
+    #: after this long.
+    names_seconds: float = 1.0
 
 
 FRESHNESS = Freshness()
@@ -315,6 +320,9 @@ class _Snapshot:
     key_of: dict[int, int]
     #: The first TOP + 1 players, best first (one more: the viewer may be among them).
     top: list[_Top]
+    #: Who of ``top`` is listed and their names, read at ``people_at`` (see _people).
+    people: dict[int, _Person] | None = None
+    people_at: float = 0.0
 
 
 _SNAPSHOTS: OrderedDict[int, _Snapshot] = OrderedDict()
@@ -473,39 +481,38 @@ class _Person:
     name: str
 
 
-#: Whether each user is listed now and their display name and, for the viewer only,
-#: their own row of the event: one round trip for everything a page shows live.
+def _person(banned: bool, visibility: str, username: str, global_name: str | None,
+            discord_username: str | None) -> _Person:  # fmt: skip
+    """Listed or not, and the display name: Discord's global name, else the Discord
+    username, else Daylock's username."""
+    listed = not banned and visibility != LeaderboardVisibility.HIDDEN
+    return _Person(listed, visibility, global_name or discord_username or username)
+
+
+#: Whether each user is listed now, and their display name.
 _PEOPLE_SQL = """
-SELECT u.id, u.is_banned, u.leaderboard_visibility, u.username, d.global_name, d.username,
-       {columns}
-FROM {user} u
-LEFT JOIN {discord} d ON d.user_id = u.id
-LEFT JOIN {entry} s ON s.user_id = u.id AND s.event_id = %s AND s.stars > 0 AND u.id = %s
+SELECT u.id, u.is_banned, u.leaderboard_visibility, u.username, d.global_name, d.username
+FROM {user} u LEFT JOIN {discord} d ON d.user_id = u.id
 WHERE u.id IN ({{ids}})
 """
 
 
-def _people(
-    *, event_id: int, user_ids: Sequence[int], viewer_id: int | None
-) -> tuple[dict[int, _Person], _Live | None]:
-    """Whether each user is listed now, and their display name (Discord's global name,
-    else Discord username, else Daylock's username); and the viewer's own row."""
-    ids = sorted(set(user_ids) | ({viewer_id} if viewer_id is not None else set()))
-    if not ids:
-        return {}, None
-    sql = _sql(_PEOPLE_SQL).replace("{ids}", ", ".join(["%s"] * len(ids)))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [event_id, viewer_id, *ids])
-        found = cursor.fetchall()
-    people, live = {}, None
-    for pk, banned, visibility, username, global_name, discord_username, *row in found:
-        listed = not banned and visibility != LeaderboardVisibility.HIDDEN
-        name = global_name or discord_username or username
-        people[pk] = _Person(listed=listed, visibility=visibility, name=name)
-        if pk == viewer_id and row[0] is not None:
-            live = _Live(stars=row[1], total_seconds=row[2], last_solved_us=row[3],
-                         anonymous_number=row[4])  # fmt: skip
-    return people, live
+def _people(snapshot: _Snapshot) -> dict[int, _Person]:
+    """Who of the snapshot's top is listed, and their names: read at most every
+    :attr:`Freshness.names_seconds` per snapshot (a ban, a hidden player or a new name
+    shows that late at most)."""
+    now = monotonic()
+    if snapshot.people is not None and now - snapshot.people_at < FRESHNESS.names_seconds:
+        return snapshot.people
+    ids = sorted({entry.user_id for entry in snapshot.top})
+    people: dict[int, _Person] = {}
+    if ids:
+        sql = _sql(_PEOPLE_SQL).replace("{ids}", ", ".join(["%s"] * len(ids)))
+        with connection.cursor() as cursor:
+            cursor.execute(sql, ids)
+            people = {row[0]: _person(*row[1:]) for row in cursor.fetchall()}
+    snapshot.people, snapshot.people_at = people, now
+    return people
 
 
 def _label(person: _Person, anonymous_number: int) -> tuple[str, bool]:
@@ -515,26 +522,68 @@ def _label(person: _Person, anonymous_number: int) -> tuple[str, bool]:
 
 
 @dataclass(frozen=True)
-class _Live:
-    """The viewer's own row, read from the table at this request."""
+class _Viewer:
+    """The viewer as the database says at this request, and their own row."""
 
-    stars: int
+    user_id: int
+    banned: bool
+    person: _Person
+    #: None without a star on this event.
+    stars: int | None
     total_seconds: int
     last_solved_us: int
     anonymous_number: int
 
 
-def leaderboard_get(*, event: Event, viewer: User | None, top: int = TOP) -> Leaderboard:
-    """The event's first ``top`` listed players and, for a logged-in viewer, their own
-    standing (read live: a player sees their solve at once, wherever they rank)."""
+_EVENT_FIELDS = ("id", "slug", "name", "time_zone", "starts_on", "day_count", "published")
+#: The event (published only) and, for a logged-in viewer, who they are now and their
+#: own row: one round trip, like the day page's.
+_PAGE_SQL = """
+SELECT {{event_columns}}, u.id, u.is_banned, u.leaderboard_visibility, u.username,
+       d.global_name, d.username, {columns}
+FROM {event} e
+LEFT JOIN {user} u ON u.id = %(viewer)s
+LEFT JOIN {discord} d ON d.user_id = u.id
+LEFT JOIN {entry} s ON s.event_id = e.id AND s.user_id = u.id AND s.stars > 0
+WHERE e.slug = %(slug)s AND e.published
+"""
+
+
+def _page_row(*, slug: str, viewer_id: int | None) -> tuple[Event, _Viewer | None]:
+    sql = _sql(_PAGE_SQL).replace(
+        "{event_columns}", ", ".join(f"e.{name}" for name in _EVENT_FIELDS)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"viewer": viewer_id, "slug": slug})
+        found = cursor.fetchone()
+    if found is None:
+        raise Http404("no such event")
+    width = len(_EVENT_FIELDS)
+    event = Event.from_db(connection.alias, list(_EVENT_FIELDS), list(found[:width]))
+    user_id, banned, visibility, username, global_name, discord_username, *row = found[width:]
+    if user_id is None:
+        return event, None
+    person = _person(banned, visibility, username, global_name, discord_username)
+    _, stars, total, last_us, number = row
+    viewer = _Viewer(user_id, banned, person, stars, total or 0, last_us or 0, number or 0)
+    return event, viewer
+
+
+def leaderboard_get(*, slug: str, viewer: User | None, top: int = TOP) -> Leaderboard:
+    """The first ``top`` listed players of the published event ``slug`` (404 for any
+    other) and, for a logged-in viewer, their own standing, read live: a player sees
+    their solve at once, wherever they rank. Everything about the viewer comes from
+    the database at this request, not from ``viewer``, which only says who it is."""
+    event, me = _page_row(slug=slug, viewer_id=viewer.pk if viewer is not None else None)
     top = min(top, TOP)
     snapshot = _snapshot(event.pk)
-    board = _assemble(event, snapshot, viewer, top, strict=True)
+    board = _assemble(event, snapshot, _people(snapshot), me, top, strict=True)
     if board is None:
-        # Someone shown is no longer listed (banned, hidden or deleted since the
-        # snapshot): rebuild now rather than show them. Whoever changes again between
-        # the rebuild and the check is left out of the rows.
-        board = _assemble(event, _snapshot(event.pk, force=True), viewer, top, strict=False)
+        # Someone to be shown is no longer listed (banned, hidden or deleted since the
+        # snapshot): rebuild it now rather than show them. Whoever changes again
+        # between the rebuild and the check is left out of the rows.
+        snapshot = _snapshot(event.pk, force=True)
+        board = _assemble(event, snapshot, _people(snapshot), me, top, strict=False)
     assert board is not None
     return board
 
@@ -542,40 +591,32 @@ def leaderboard_get(*, event: Event, viewer: User | None, top: int = TOP) -> Lea
 def _assemble(
     event: Event,
     snapshot: _Snapshot,
-    viewer: User | None,
+    people: dict[int, _Person],
+    me: _Viewer | None,
     top: int,
     *,
     strict: bool,
 ) -> Leaderboard | None:
-    """The page from a snapshot, who is listed now and the viewer's live row; None when
+    """The page from a snapshot, who is listed and the viewer's live row; None when
     ``strict`` and a player to be shown is no longer listed."""
-    viewer_id = viewer.pk if viewer is not None else None
-    people, live = _people(
-        event_id=event.pk, user_ids=[entry.user_id for entry in snapshot.top], viewer_id=viewer_id
-    )
+    viewer_id = me.user_id if me is not None else None
     others = [entry for entry in snapshot.top if entry.user_id != viewer_id]
     players = len(snapshot.keys) - (1 if viewer_id in snapshot.key_of else 0)
-    viewer_rank = None
-    if viewer_id is not None and live is not None:
-        key = rank_key(
-            stars=live.stars,
-            total_seconds=live.total_seconds,
-            last_solved_us=live.last_solved_us,
-            user_id=viewer_id,
-        )
-        stale = snapshot.key_of.get(viewer_id)
+    rank = None
+    if me is not None and me.stars is not None:
+        key = rank_key(stars=me.stars, total_seconds=me.total_seconds,
+                       last_solved_us=me.last_solved_us, user_id=me.user_id)  # fmt: skip
+        stale = snapshot.key_of.get(me.user_id)
         ahead = bisect.bisect_left(snapshot.keys, key)
         if stale is not None and stale < key:
             ahead -= 1  # their own old line is not someone ahead of them
-        viewer_rank = ahead + 1
-    me = people.get(viewer_id) if viewer_id is not None else None
-    listed_viewer = me is not None and me.listed
+        rank = ahead + 1
+    listed_me = me is not None and me.person.listed and rank is not None
     shown: list[_Top | None] = list(others)
-    if listed_viewer and viewer_rank is not None and viewer_rank <= top:
-        shown.insert(viewer_rank - 1, None)  # None: the viewer, from their live row
+    if listed_me and rank is not None and rank <= top:
+        shown.insert(rank - 1, None)  # None: the viewer, from their live row
     shown = shown[:top]
-    if listed_viewer and viewer_rank is not None:
-        players += 1
+    players += 1 if listed_me else 0
     ids = [entry.user_id for entry in shown if entry is not None]
     gone = {user_id for user_id in ids if user_id not in people or not people[user_id].listed}
     if gone and strict:
@@ -583,31 +624,25 @@ def _assemble(
     rows: list[Row] = []
     for entry in shown:
         if entry is None:
-            assert viewer_id is not None and live is not None
-            label, anonymous = _label(people[viewer_id], live.anonymous_number)
-            stars, total = live.stars, live.total_seconds
-            rows.append(Row(len(rows) + 1, label, anonymous, stars, total, viewer_id, True))
+            assert me is not None and me.stars is not None
+            label, anonymous = _label(me.person, me.anonymous_number)
+            rows.append(Row(len(rows) + 1, label, anonymous, me.stars, me.total_seconds,
+                            me.user_id, is_viewer=True))  # fmt: skip
         elif entry.user_id not in gone:
             label, anonymous = _label(people[entry.user_id], entry.anonymous_number)
-            rows.append(
-                Row(
-                    len(rows) + 1, label, anonymous, entry.stars, entry.total_seconds, entry.user_id
-                )
-            )
+            rows.append(Row(len(rows) + 1, label, anonymous, entry.stars, entry.total_seconds,
+                            entry.user_id))  # fmt: skip
     standing = None
-    if viewer is not None:
-        person = people.get(viewer.pk)
-        visibility = person.visibility if person else viewer.leaderboard_visibility
-        if viewer.is_banned:
+    if me is not None:
+        visibility = me.person.visibility
+        if me.banned:
             standing = ViewerStanding(ViewerState.BANNED, None, visibility)
-        elif live is None or viewer_rank is None:
+        elif me.stars is None or rank is None:
             standing = ViewerStanding(ViewerState.NO_STARS, None, visibility)
         else:
-            assert person is not None
-            label, anonymous = _label(person, live.anonymous_number)
-            stars, total = live.stars, live.total_seconds
-            row = Row(viewer_rank, label, anonymous, stars, total, viewer.pk, is_viewer=True)
-            state = ViewerState.LISTED if listed_viewer else ViewerState.HIDDEN
+            label, anonymous = _label(me.person, me.anonymous_number)
+            row = Row(rank, label, anonymous, me.stars, me.total_seconds, me.user_id, True)
+            state = ViewerState.LISTED if me.person.listed else ViewerState.HIDDEN
             standing = ViewerStanding(state, row, visibility)
     return Leaderboard(event=event, rows=rows, players=players, viewer=standing)
 

@@ -23,7 +23,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_POST, require_safe
 
 from daylock.accounts.models import LeaderboardVisibility, User
-from daylock.events import leaderboard, selectors
+from daylock.events import leaderboard
 
 #: How long bots and caches may reuse the JSON (Advent of Code asks for 15 minutes;
 #: a minute keeps a running event's board current enough).
@@ -70,9 +70,8 @@ def _player(request: HttpRequest) -> User | None:
 
 @require_safe
 def leaderboard_page(request: HttpRequest, slug: str) -> HttpResponse:
-    event = selectors.event_get(slug=slug)
-    player = _player(request)
-    board = leaderboard.leaderboard_get(event=event, viewer=player)
+    board = leaderboard.leaderboard_get(slug=slug, viewer=_player(request))
+    event = board.event
     login = f"{resolve_url(settings.LOGIN_URL)}?{urlencode({'next': request.get_full_path()})}"
     context = {
         "event": event,
@@ -119,8 +118,8 @@ def leaderboard_json(request: HttpRequest, slug: str) -> HttpResponse:
     """For community bots: public, cacheable for :data:`JSON_MAX_AGE_SECONDS`, with an
     ETag so a bot polling with ``If-None-Match`` gets a 304 while nothing changed (the
     document holds no time of its own: the response's ``Date`` says when it was made)."""
-    event = selectors.event_get(slug=slug)
-    board = leaderboard.leaderboard_get(event=event, viewer=None)
+    board = leaderboard.leaderboard_get(slug=slug, viewer=None)
+    event = board.event
 
     def dump() -> str:
         return json.dumps(leaderboard_payload(board), ensure_ascii=False, separators=(",", ":"))
