@@ -25,15 +25,16 @@ factories) and the seed's bulk load (:func:`standings_add_missing`).
 **Reads** (:func:`leaderboard_get`) must stay cheap with 100,000 players: counting
 the players ahead of someone in PostgreSQL walks every one of them (about 7 ms for
 50,000 index entries here), and a hidden or banned player ahead costs a probe each.
-So each process keeps a *snapshot* per event: the listed players' rank keys, sorted,
-read from the table in one statement. A page then costs a bisection for the viewer's
-rank, the viewer's own row from the table, and one query for the names of the rows
-shown. Every write of standings marks the event's snapshot stale (a token in the
-cache, set after commit); a stale snapshot is rebuilt at most every
-:attr:`Freshness.after_write_seconds`, and any snapshot after
-:attr:`Freshness.max_age_seconds`. The viewer's own row is always read live, so a
-player sees their solve at once; who is shown is checked live too (a player banned or
-hidden since the snapshot rebuilds it at once).
+So each process keeps a *snapshot* per event: the listed players' rank keys, sorted
+(:func:`_build`: the event's rows and the few unlisted users, two statements). A page
+then costs one statement — the event, the viewer as the database says now and their
+own row — and a bisection for the viewer's rank. Every write of standings marks the
+event's snapshot stale (a token in the cache, set after commit, read at most every
+:attr:`Freshness.after_write_seconds`); a stale snapshot is rebuilt at most that often,
+and any snapshot after :attr:`Freshness.max_age_seconds`. Who of the top is listed,
+and their names, are read again after :attr:`Freshness.names_seconds`; a player
+shown who is no longer listed (banned, hidden) rebuilds the snapshot at once. The
+viewer's own line is always live, so a player sees their solve at once.
 """
 
 from __future__ import annotations
