@@ -214,11 +214,13 @@ def _row(
     goal_p99_ms: float | None,
 ) -> dict[str, Any]:
     """One results row; ``per`` is ``rps`` (requests/s) or ``players_per_s``. The ratio
-    is throughput over the baseline's (higher is better)."""
+    is throughput over the baseline's (higher is better): the median of each run's
+    ratio, since a run measures both within seconds of each other and the machine's
+    speed drifts between runs more than within one."""
     value = common.median([r[per] for r in measured])
     base = common.median([r[per] for r in baseline_runs])
     p99 = common.median([r["p99_ms"] for r in measured])
-    ratio = value / base
+    ratio = common.median([m[per] / b[per] for m, b in zip(measured, baseline_runs, strict=True)])
     met = None
     if goal_ratio is not None and goal_p99_ms is not None:
         met = ratio >= goal_ratio and p99 < goal_p99_ms
@@ -241,6 +243,9 @@ def _row(
             "baseline_p99_ms": round(common.median([r["p99_ms"] for r in baseline_runs]), 2),
             "runs_rps": [r["rps"] for r in measured],
             "runs_p99_ms": [r["p99_ms"] for r in measured],
+            "runs_ratio": [
+                round(m[per] / b[per], 3) for m, b in zip(measured, baseline_runs, strict=True)
+            ],
         }
     )
     if per == "players_per_s":
@@ -365,7 +370,8 @@ def run(runs: int = 5) -> list[dict[str, Any]]:
         ),
     ]
     for row in result:
-        print(f"   {row['name']}: ratio {row['ratio']:.3f} ({row['goal']})", flush=True)
+        runs = ", ".join(f"{ratio:.3f}" for ratio in row["runs_ratio"])
+        print(f"   {row['name']}: ratio {row['ratio']:.3f} (runs: {runs}; {row['goal']})")
     return result
 
 
