@@ -351,3 +351,40 @@ def test_migration_fills_the_table_from_existing_progress() -> None:
     assert _entry(b, event).anonymous_number == 1
     assert _entry(a, event).anonymous_number == 2
     assert _entry(a, other).stars == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_simultaneous_first_solves_get_distinct_anonymous_numbers() -> None:
+    """Six players new to the event solve at once, plus one solving twice: the event's
+    row lock numbers each new player once, after the last number."""
+    import threading
+
+    event = EventFactory(slug="rush", day_count=2)
+    early = UserFactory()
+    _answer(early, event, 1, Tier.NORMAL)
+    players = [UserFactory() for _ in range(6)]
+    barrier = threading.Barrier(len(players) + 1)
+    errors: list[BaseException] = []
+
+    def submit(user: User, number: int) -> None:
+        try:
+            barrier.wait(5)
+            _answer(user, event, number, Tier.NORMAL)
+        except BaseException as error:  # reported below, not lost in the thread
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit, args=(user, 1)) for user in players]
+    threads.append(threading.Thread(target=submit, args=(early, 2)))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert errors == []
+    numbers = sorted(LeaderboardEntry.objects.filter(event=event).values_list(
+        "anonymous_number", flat=True))  # fmt: skip
+    assert numbers == [1, 2, 3, 4, 5, 6, 7]
+    assert _entry(early, event).anonymous_number == 1
+    assert _entry(early, event).stars == 2
+    assert_standings_true(event)
