@@ -22,12 +22,25 @@ from django.utils import timezone
 from daylock import clock
 from daylock.accounts.models import User
 from daylock.events import rendering, selectors
-from daylock.events.models import Day, DayUnlock, Event, Feedback, Progress, Tier
+from daylock.events.models import Challenge, Day, DayUnlock, Event, Feedback, Progress, Tier
 from tests.config_override import production
 
 from .factories import EventFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
+
+
+def _challenges_for(day: Day) -> dict[Tier, Challenge]:
+    """The reference read the day page's one statement must agree with (plain ORM)."""
+    return {Tier(c.tier): c for c in Challenge.objects.filter(day=day)}
+
+
+def _solved_tiers(user: User | None, day: Day) -> set[Tier]:
+    if user is None or not user.is_authenticated:
+        return set()
+    return {
+        Tier(t) for t in Progress.objects.filter(user=user, day=day).values_list("tier", flat=True)
+    }
 
 
 def by_orm(slug: str, number: int, user: User | None) -> tuple[Any, ...] | None:
@@ -41,8 +54,8 @@ def by_orm(slug: str, number: int, user: User | None) -> tuple[Any, ...] | None:
     return (
         event.pk,
         day.pk,
-        {tier: c.prompt for tier, c in selectors.challenges_for(day=day).items()},
-        selectors.solved_tiers(user=user, day=day),
+        {tier: c.prompt for tier, c in _challenges_for(day).items()},
+        _solved_tiers(user, day),
         feedback.rating if feedback else None,
     )
 

@@ -58,17 +58,6 @@ def day_get_open(*, event: Event, number: int, user_id: int | None) -> Day:
     return day
 
 
-def challenges_for(*, day: Day) -> dict[Tier, Challenge]:
-    return {Tier(c.tier): c for c in Challenge.objects.filter(day=day)}
-
-
-def solved_tiers(*, user: User | None, day: Day) -> set[Tier]:
-    if user is None or not user.is_authenticated:
-        return set()
-    tiers = Progress.objects.filter(user=user, day=day).values_list("tier", flat=True)
-    return {Tier(t) for t in tiers}
-
-
 # --- the day page (the most requested page) ------------------------------------------
 
 
