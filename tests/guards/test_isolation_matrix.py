@@ -22,7 +22,7 @@ import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import psycopg
 import pytest
@@ -34,6 +34,8 @@ from daylock.testing.pytest_plugin import production_environ, staging_environ
 from tests.conftest import Databases, run_daylock
 
 PG_HOST = "127.0.0.1"
+#: The test Redis server's port (``DAYLOCK_TEST_REDIS`` may move it off 6379).
+REDIS_PORT = urlsplit(pytest_plugin.REDIS).port or 6379
 PG_PORT = 5432
 SOCKET_DIR = "/var/run/postgresql"
 
@@ -63,7 +65,7 @@ class World:
         return f"postgres://{user}@{host}:{PG_PORT}/{db}" + (f"?{query}" if query else "")
 
     def redis_url(self, db: int, *, host: str = "127.0.0.1") -> str:
-        return f"redis://{host}:6379/{db}"
+        return f"redis://{host}:{REDIS_PORT}/{db}"
 
 
 def _staging(world: World) -> dict[str, str]:
@@ -196,7 +198,7 @@ def _spellings() -> list[Spelling]:
             Spelling(
                 f"redis-path-{host.strip(':@')}",
                 "postgres@127.0.0.1/{stg}",
-                f"redis://{host}:6379/{{prod_db}}",
+                f"redis://{host}:{REDIS_PORT}/{{prod_db}}",
                 guard="redis-stamp",
             )
         )
@@ -204,18 +206,19 @@ def _spellings() -> list[Spelling]:
         Spelling(
             "redis-query-db-overrides-path",
             "postgres@127.0.0.1/{stg}",
-            "redis://127.0.0.1:6379/{stg_db}?db={prod_db}",
+            f"redis://127.0.0.1:{REDIS_PORT}/{{stg_db}}?db={{prod_db}}",
             guard="redis-stamp",
         )
     )
-    out.append(
-        Spelling(
-            "redis-default-port",
-            "postgres@127.0.0.1/{stg}",
-            "redis://localhost/{prod_db}",
-            guard="redis-stamp",
+    if REDIS_PORT == 6379:  # the port left out of the URL only reaches the test Redis there
+        out.append(
+            Spelling(
+                "redis-default-port",
+                "postgres@127.0.0.1/{stg}",
+                "redis://localhost/{prod_db}",
+                guard="redis-stamp",
+            )
         )
-    )
     return out
 
 
@@ -257,6 +260,14 @@ def _connects(url: str) -> bool:
     return True
 
 
+def _redis_connects(url: str) -> bool:
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=3).ping()
+    except redis.RedisError:
+        return False
+    return True
+
+
 def _expected_names(spelling: Spelling, world: World, env: dict[str, str]) -> tuple[str, ...]:
     """What the refusal must say: the resource actually reached, as it reports itself
     (a host alias this server does not accept, e.g. ::1 without a pg_hba line, cannot be
@@ -266,6 +277,8 @@ def _expected_names(spelling: Spelling, world: World, env: dict[str, str]) -> tu
             return ("cannot reach the database",)
         return (f"/{world.prod_db} (cluster ", "stamped production")
     if spelling.guard == "redis-stamp":
+        if not _redis_connects(env["REDIS_URL"]):
+            return ("cannot reach Redis",)
         return (f" db {world.prod_redis_db}", "stamped production")
     return ()
 
@@ -321,7 +334,7 @@ def test_a_good_staging_spelling_is_accepted(world: World) -> None:
     for host in ("127.0.0.1", "localhost", quote(SOCKET_DIR, safe="")):
         env = _staging(world) | {
             "DATABASE_URL": f"postgres://postgres@{host}/{world.staging_db}",
-            "REDIS_URL": f"redis://localhost:6379/{world.staging_redis_db}",
+            "REDIS_URL": f"redis://localhost:{REDIS_PORT}/{world.staging_redis_db}",
         }
         result = run_daylock("doctor", env=env, timeout=60)
         assert "FAIL database-stamp" not in result.stdout, result.stdout
