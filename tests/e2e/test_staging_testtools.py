@@ -4,11 +4,11 @@ utilities page and the next locked day of ``staging-running`` opens; staff mark 
 player veteran-complete and the player becomes eligible for the event's veteran-only
 prize. Production's tables, Redis keys and Discord do not change by a byte.
 
-Where eligibility shows: no page shows a player's prize eligibility as such (the
-``eligibility_for`` selector, written "for the profile page", is used by no view). So
-the test reads the two things that do show it: the profile's completion (the rule of a
+Where eligibility shows: the test reads the profile's completion (the rule of a
 veteran-only prize) and, decisively, the prize's entrant list once staff close its
-entries (``entrants.txt`` on the public draw page) — exactly the eligible users.
+entries (``entrants.txt`` on the public draw page) — exactly the eligible users. (The
+event page and My prizes also say whether and why a player qualifies; their own tests
+are tests/prizes/test_entries.py.)
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@ from typing import Any
 
 import pytest
 
+from daylock import clock
 from daylock.accounts.models import User
-from daylock.events import selectors
+from daylock.events import eligibility, selectors
 from daylock.events.models import EligibilityOverride, Event, Tier
 from tests.config_override import production
 
@@ -17,6 +18,16 @@ pytestmark = pytest.mark.django_db
 COMPLETIONS = ["none", "partial", "normal", "veteran", "both"]
 FEEDBACK = ["none", "day", "event", "other-event"]
 STATUSES = ["ok", "banned", "inactive", "left-guild", "no-discord"]
+
+
+def explain(
+    user: User, event: Event, min_tier: Tier = Tier.NORMAL, feedback_required: bool = False
+) -> eligibility.Verdict:
+    """What the event page and My prizes tell ``user`` about a prize with this rule."""
+    facts = eligibility.player_facts(user=user, events=[event])[event.pk]
+    return eligibility.verdict(
+        facts, min_tier=min_tier, feedback_required=feedback_required, now=clock.now()
+    )
 
 
 def _population(event: Event, other: Event) -> dict[int, dict[str, str]]:
@@ -73,32 +84,36 @@ def test_every_rule_combination(
             )
         )
     assert got == expected  # ordered by id
-    # The profile's explanation agrees with the query for every single person.
+    # What the pages tell each player agrees with the query for every single person.
     for user in User.objects.filter(pk__in=people):
-        eligible, reason = selectors.eligibility_for(
-            user=user, event=event, min_tier=min_tier, feedback_required=feedback_required
-        )
-        assert eligible == (user.pk in expected), (people[user.pk], reason)
+        verdict = explain(user, event, min_tier, feedback_required)
+        assert verdict.eligible == (user.pk in expected), (people[user.pk], verdict)
 
 
 def test_reasons_name_the_first_rule_that_fails() -> None:
     event = EventFactory(day_count=2)
 
     def reason(user: User, min_tier: Tier = Tier.NORMAL, feedback: bool = False) -> str:
-        return selectors.eligibility_for(
-            user=user, event=event, min_tier=min_tier, feedback_required=feedback
-        )[1]
+        return explain(user, event, min_tier, feedback).text
 
-    assert reason(UserFactory(is_banned=True)) == "the account is banned"
-    assert reason(UserFactory(is_active=False)) == "the account is deactivated"
-    assert reason(UserFactory(discord=None)) == "no Discord account is linked"
-    assert "no longer) a member of the server" in reason(UserFactory(discord__in_guild=False))
-    assert reason(UserFactory()) == "every day must be solved (normal or veteran tier)"
+    assert reason(UserFactory(is_banned=True)) == "your account is banned"
+    assert reason(UserFactory(is_active=False)) == "your account is deactivated"
+    assert reason(UserFactory(discord=None)) == "no Discord account is linked to your account"
+    never_joined = UserFactory(discord__in_guild=False)
+    assert reason(never_joined) == "you are not a member of the Discord server; join it to qualify"
+    assert reason(UserFactory()) == "you need the normal tier on days 1 and 2"
     normal = UserFactory()
     complete(normal, event, Tier.NORMAL)
-    assert reason(normal, Tier.VETERAN) == "every day must be solved at veteran tier"
-    assert reason(normal, feedback=True) == "feedback on the event or one of its days is required"
-    assert reason(normal) == "eligible (Normal completion)"
+    assert reason(normal, Tier.VETERAN) == "you need the veteran tier on days 1 and 2"
+    assert reason(normal, feedback=True) == (
+        "you completed the normal tier on all 2 days; "
+        "leave feedback on the event or one of its days to qualify"
+    )
+    assert reason(normal) == "you completed the normal tier on all 2 days"
+    FeedbackFactory(user=normal, event=event, day=event.days.get(number=1))
+    assert reason(normal, feedback=True) == (
+        "you completed the normal tier on all 2 days and left feedback"
+    )
 
 
 def _override_cast(event: Event) -> tuple[User, User, User]:
@@ -125,14 +140,14 @@ def test_overrides_force_in_and_out_in_staging() -> None:
     forced_in, forced_out, plain = _override_cast(event)
     EligibilityOverride.objects.create(user=plain, event=EventFactory(), eligible=False)
     assert _ids(event) == sorted([forced_in.pk, plain.pk])
-    verdict = selectors.eligibility_for(
-        user=forced_in, event=event, min_tier=Tier.VETERAN, feedback_required=True
+    verdict = explain(forced_in, event, Tier.VETERAN, feedback_required=True)
+    assert verdict == eligibility.Verdict(
+        True, eligibility.Reason.OVERRIDE_IN, "a staff override (test utility) puts you in: qa"
     )
-    assert verdict == (True, "eligible by a staff override (test utility): qa")
-    verdict = selectors.eligibility_for(
-        user=forced_out, event=event, min_tier=Tier.NORMAL, feedback_required=False
+    verdict = explain(forced_out, event)
+    assert verdict == eligibility.Verdict(
+        False, eligibility.Reason.OVERRIDE_OUT, "a staff override (test utility) keeps you out"
     )
-    assert verdict == (False, "not eligible by a staff override (test utility)")
 
 
 def test_overrides_are_ignored_in_production() -> None:
@@ -140,12 +155,8 @@ def test_overrides_are_ignored_in_production() -> None:
     forced_in, forced_out, plain = _override_cast(event)
     with production():
         assert _ids(event) == sorted([forced_out.pk, plain.pk])
-        assert selectors.eligibility_for(
-            user=forced_in, event=event, min_tier=Tier.NORMAL, feedback_required=False
-        ) == (False, "the account is banned")
-        assert selectors.eligibility_for(
-            user=forced_out, event=event, min_tier=Tier.VETERAN, feedback_required=True
-        )[0]
+        assert explain(forced_in, event).reason is eligibility.Reason.BANNED
+        assert explain(forced_out, event, Tier.VETERAN, feedback_required=True).eligible
 
 
 def test_result_is_a_flat_values_list_usable_as_a_subquery() -> None:

@@ -287,8 +287,9 @@ def test_my_prizes_shows_eligibility_for_prizes_still_open(event, client: Client
     html = client.get("/prizes/mine/").content.decode()
     assert "Veteran cape" in html
     assert 'data-eligible="false"' in html
-    assert "every day must be solved at veteran tier" in html
+    assert "you need the veteran tier on days 1 and 2." in html
     client.force_login(veteran_player)
     html = client.get("/prizes/mine/").content.decode()
     assert 'data-eligible="true"' in html
-    assert "you are in the draw" in html
+    assert "you qualify" in html
+    assert "you completed the veteran tier on all 2 days." in html

@@ -1,8 +1,7 @@
 """Reads: what a player may see, their completion, and prize eligibility.
 
-:func:`eligible_user_ids` is the interface the prizes app draws from; it and
-:func:`eligibility_for` apply the same rules (one as a single SQL query for every
-user, the other as reasons for one user's profile page).
+:func:`eligible_user_ids` is the interface the prizes app draws from;
+:mod:`daylock.events.eligibility` applies the same rules to one player and says why.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from django.http import Http404
 
 from daylock import clock, config
 from daylock.accounts.models import DiscordAccount, User
-from daylock.events import timelock
+from daylock.events import schedule, timelock
 from daylock.events.models import (
     MAX_DAYS,
     Challenge,
@@ -187,6 +186,9 @@ class DayCard:
     unlocks_at: datetime
     unlocks_at_local: datetime
     title: str | None
+    #: The day the time lock opened last (in the event's time zone, by the viewer's
+    #: clock), while the event runs.
+    is_today: bool = False
 
     @property
     def is_locked(self) -> bool:
@@ -197,10 +199,22 @@ class DayCard:
         return self.state not in {DayState.LOCKED, DayState.MISSING}
 
 
-def event_calendar(*, event: Event, user: User | None) -> list[DayCard]:
-    """Every day of the event with its state for this user (three queries)."""
+@dataclass(frozen=True)
+class EventCalendar:
+    cards: list[DayCard]
+    #: Where the event stands by the viewer's clock.
+    timing: schedule.Timing
+    #: Until the first day still locked for this viewer opens (None: every day is open).
+    next_locked: DayCard | None
+    next_unlock: schedule.Countdown | None
+
+
+def event_calendar(*, event: Event, user: User | None) -> EventCalendar:
+    """Every day of the event with its state for this user, today marked, and the
+    countdown to the next locked day (three queries)."""
     user_id = user.pk if user is not None and user.is_authenticated else None
     now = clock.now(user_id=user_id)
+    timing = schedule.timing(event, now=now)
     days = {d.number: d for d in Day.objects.filter(event=event, number__lte=event.day_count)}
     early = timelock.unlocked_day_ids([d.pk for d in days.values()], user_id=user_id)
     solved: dict[int, set[str]] = {}
@@ -237,9 +251,18 @@ def event_calendar(*, event: Event, user: User | None) -> list[DayCard]:
                 unlocks_at=instant,
                 unlocks_at_local=instant.astimezone(event.zone),
                 title=title,
+                is_today=number == timing.today,
             )
         )
-    return cards
+    next_locked = next((card for card in cards if card.is_locked), None)
+    return EventCalendar(
+        cards=cards,
+        timing=timing,
+        next_locked=next_locked,
+        next_unlock=(
+            schedule.countdown(next_locked.unlocks_at, now=now) if next_locked is not None else None
+        ),
+    )
 
 
 # --- completion -----------------------------------------------------------------------
@@ -298,8 +321,8 @@ def eligible_user_ids(
     Completion is read from :class:`EventCompletion` (kept true by every writer of
     progress, see :func:`daylock.events.services.completion_refresh`): an indexed
     semi-join, not an aggregate over the event's whole progress table.
-    :func:`eligibility_for` computes completion from progress itself, and the tests
-    check both agree.
+    :func:`daylock.events.eligibility.verdict` explains the same rules to one player,
+    and the tests check both agree.
     """
     tiers = [Tier.VETERAN] if Tier(min_tier) is Tier.VETERAN else [Tier.NORMAL, Tier.VETERAN]
     completed = EventCompletion.objects.filter(event=event, tier__in=tiers).values("user_id")
@@ -319,36 +342,6 @@ def eligible_user_ids(
     without_override = by_rules.filter(~Exists(overrides.filter(user=OuterRef("pk"))))
     forced_in = overrides.filter(eligible=True).values_list("user_id", flat=True)
     return without_override.values_list("id", flat=True).union(forced_in, all=True).order_by("id")
-
-
-def eligibility_for(
-    *, user: User, event: Event, min_tier: Tier, feedback_required: bool
-) -> tuple[bool, str]:
-    """Whether this user is eligible (the same rules as :func:`eligible_user_ids`) and
-    a sentence saying why or why not, for the profile page."""
-    if config.policy().test_utilities:
-        override = EligibilityOverride.objects.filter(user=user, event=event).first()
-        if override is not None:
-            verdict = "eligible" if override.eligible else "not eligible"
-            why = f": {override.reason}" if override.reason else ""
-            return override.eligible, f"{verdict} by a staff override (test utility){why}"
-    if not user.is_active:
-        return False, "the account is deactivated"
-    if user.is_banned:
-        return False, "the account is banned"
-    discord = DiscordAccount.objects.filter(user=user).first()
-    if discord is None:
-        return False, "no Discord account is linked"
-    if not discord.in_guild:
-        return False, "the Discord account is not (or no longer) a member of the server"
-    completed = completion_tier(user=user, event=event)
-    if not tier_satisfies(completed, Tier(min_tier)):
-        if Tier(min_tier) is Tier.VETERAN:
-            return False, "every day must be solved at veteran tier"
-        return False, "every day must be solved (normal or veteran tier)"
-    if feedback_required and not Feedback.objects.filter(user=user, event=event).exists():
-        return False, "feedback on the event or one of its days is required"
-    return True, f"eligible ({completed.label if completed else ''} completion)"
 
 
 # --- profile --------------------------------------------------------------------------

@@ -18,10 +18,12 @@ from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
 from daylock.accounts.models import User
-from daylock.events import selectors, services
+from daylock.events import schedule, selectors, services
 from daylock.events.forms import AnswerForm, FeedbackForm
 from daylock.events.models import Day, Event, Tier
 from daylock.events.rendering import render_markdown
+from daylock.prizes import entries
+from daylock.prizes import selectors as prize_selectors
 
 
 def _player(request: HttpRequest) -> User | None:
@@ -46,7 +48,13 @@ def _login_url(request: HttpRequest) -> str:
 
 
 def event_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "events/list.html", {"events": selectors.events_published()})
+    """Every published event: running first, then upcoming, then finished (with links
+    to their prizes' results)."""
+    overview = schedule.events_overview(
+        events=list(selectors.events_published()), user_id=_player_id(request)
+    )
+    results = prize_selectors.draws_by_event(event_ids=[s.event.pk for s in overview.finished])
+    return render(request, "events/list.html", {"overview": overview, "results": results})
 
 
 def event_detail(request: HttpRequest, slug: str) -> HttpResponse:
@@ -55,11 +63,14 @@ def event_detail(request: HttpRequest, slug: str) -> HttpResponse:
     context = {
         "event": event,
         "login_url": _login_url(request),
-        "cards": selectors.event_calendar(event=event, user=player),
+        "calendar": selectors.event_calendar(event=event, user=player),
         "completion": selectors.completion_tier(user=player, event=event) if player else None,
         "event_feedback": selectors.feedback_get(user=player, event=event, day=None)
         if player
         else None,
+        "prizes": entries.event_entries(event=event, user=player),
+        # For the one-line check of entrants.txt (curl needs the whole address).
+        "site_url": request.build_absolute_uri("/").rstrip("/"),
     }
     return render(request, "events/event.html", context)
 

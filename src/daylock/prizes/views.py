@@ -27,7 +27,7 @@ from daylock.accounts.models import User
 from daylock.discord import membership
 from daylock.discord import selectors as outbox_selectors
 from daylock.events.models import Event
-from daylock.prizes import selectors, services
+from daylock.prizes import entries, selectors, services
 from daylock.prizes.models import (
     REROLL_STATUSES,
     Draw,
@@ -111,12 +111,16 @@ def draw_entrants(request: HttpRequest, draw_id: int) -> StreamingHttpResponse:
 
 @login_required
 def my_prizes(request: HttpRequest) -> HttpResponse:
+    player = _actor(request)
     return render(
         request,
         "prizes/mine.html",
         {
-            "prizes": selectors.my_prizes(user=_actor(request)),
-            "open_prizes": selectors.open_prizes_for(user=_actor(request)),
+            "prizes": selectors.my_prizes(user=player),
+            "entries": entries.my_entries(user=player),
+            "entrant_id": player.pk,
+            # For the one-line check of entrants.txt (curl needs the whole address).
+            "site_url": request.build_absolute_uri("/").rstrip("/"),
         },
     )
 

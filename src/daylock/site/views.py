@@ -21,13 +21,37 @@ from django.views.decorators.http import require_GET
 from daylock import config
 from daylock.accounts.permissions import Perm, permission_required
 from daylock.core import audit, availability, selectors
+from daylock.events import schedule
+from daylock.events import selectors as event_selectors
+from daylock.prizes import selectors as prize_selectors
 from daylock.site.context_processors import offline_frame
 
 logger = logging.getLogger(__name__)
 
 
+#: Finished events on the home page (the event list has them all).
+HOME_FINISHED_SHOWN = 5
+
+
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "daylock/home.html")
+    """Running events first, today's day of each as the main link, with the countdown
+    to the next unlock; then upcoming and recently finished events."""
+    user = request.user
+    user_id = user.pk if user.is_authenticated else None
+    overview = schedule.events_overview(
+        events=list(event_selectors.events_published()), user_id=user_id
+    )
+    finished = overview.finished[:HOME_FINISHED_SHOWN]
+    return render(
+        request,
+        "daylock/home.html",
+        {
+            "overview": overview,
+            "finished": finished,
+            "more_finished": len(overview.finished) > len(finished),
+            "results": prize_selectors.draws_by_event(event_ids=[s.event.pk for s in finished]),
+        },
+    )
 
 
 @never_cache
