@@ -5,16 +5,20 @@ user at once, in SQL. This module applies the same rules to one player (the test
 the two to the same matrix of cases) and says why: "you completed the normal tier on
 all 7 days", "you need the veteran tier on day 5", "you left the Discord server".
 
-:func:`player_facts` reads what the rules need for one player in any number of events
-with two queries; :func:`verdict` is pure, so one read serves every prize of an event.
+What the rules need comes as columns of the query that reads the prizes
+(:func:`fact_annotations`), plus the days solved where a verdict names what is missing
+(:func:`with_solved_days`); :func:`verdict` is pure, so one read serves every prize of
+every event on a page.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db.models import Exists, F, OuterRef, Subquery
 
@@ -180,60 +184,96 @@ def verdict(
     return Verdict(True, Reason.COMPLETED, completed)
 
 
-def player_facts(*, user: User, events: Sequence[Event]) -> dict[int, PlayerFacts]:
-    """The facts of ``user`` in each of ``events``, by event id: two queries whatever
-    the number of events (none for no event)."""
-    if not events:
-        return {}
-    by_id = {event.pk: event for event in events}
-    discord = DiscordAccount.objects.filter(user_id=user.pk)
-    completions = EventCompletion.objects.filter(event=OuterRef("pk"), user_id=user.pk)
-    annotations = {
+#: Prefix of the columns :func:`fact_annotations` adds.
+_PREFIX = "viewer_"
+
+
+def fact_annotations(*, user_id: int, event_field: str) -> dict[str, Any]:
+    """Columns to annotate a query with, whose rows each have an event (named
+    ``event_field``: ``"pk"`` on events, ``"event"`` on prizes), so that the player's
+    facts in that event come with the rows, in the same query: completion, feedback,
+    the Discord account and (where honoured) an override. :func:`facts_from_row` reads
+    them back."""
+    event = OuterRef(event_field)
+    discord = DiscordAccount.objects.filter(user_id=user_id)
+    completions = EventCompletion.objects.filter(event=event, user_id=user_id)
+    columns: dict[str, Any] = {
         "completed_normal": Exists(completions.filter(tier=Tier.NORMAL)),
         "completed_veteran": Exists(completions.filter(tier=Tier.VETERAN)),
-        "gave_feedback": Exists(Feedback.objects.filter(event=OuterRef("pk"), user_id=user.pk)),
+        "gave_feedback": Exists(Feedback.objects.filter(event=event, user_id=user_id)),
         "has_discord": Exists(discord),
         "in_guild": Exists(discord.filter(in_guild=True)),
         "left_guild_at": Subquery(discord.values("left_guild_at")[:1]),
     }
     # Production never reads overrides: rows there are copied data or a mistake.
-    honour_overrides = config.policy().test_utilities
-    if honour_overrides:
-        overrides = EligibilityOverride.objects.filter(event=OuterRef("pk"), user_id=user.pk)
-        annotations["override_eligible"] = Subquery(overrides.values("eligible")[:1])
-        annotations["override_reason"] = Subquery(overrides.values("reason")[:1])
-    rows = Event.objects.filter(pk__in=by_id).annotate(**annotations).values("pk", *annotations)
+    if config.policy().test_utilities:
+        overrides = EligibilityOverride.objects.filter(event=event, user_id=user_id)
+        columns["override_eligible"] = Subquery(overrides.values("eligible")[:1])
+        columns["override_reason"] = Subquery(overrides.values("reason")[:1])
+    return {_PREFIX + name: column for name, column in columns.items()}
+
+
+def facts_from_row(row: Any, *, user: User, event: Event) -> PlayerFacts:
+    """The facts in a row annotated with :func:`fact_annotations` (``solved_days``
+    empty: :func:`with_solved_days` adds them where a verdict needs them)."""
+
+    def column(name: str) -> Any:
+        return getattr(row, _PREFIX + name, None)
+
+    override = None
+    if config.policy().test_utilities and column("override_eligible") is not None:
+        override = Override(bool(column("override_eligible")), column("override_reason") or "")
+    completed = {Tier.NORMAL: column("completed_normal"), Tier.VETERAN: column("completed_veteran")}
+    return PlayerFacts(
+        event=event,
+        active=user.is_active,
+        banned=user.is_banned,
+        has_discord=bool(column("has_discord")),
+        in_guild=bool(column("in_guild")),
+        left_guild_at=column("left_guild_at"),
+        completed=frozenset(tier for tier, done in completed.items() if done),
+        solved_days={},
+        gave_feedback=bool(column("gave_feedback")),
+        override=override,
+    )
+
+
+def needs_solved_days(facts: PlayerFacts, *, min_tier: Tier) -> bool:
+    """Whether :func:`verdict` will name the missing days (the completion rule is the
+    first that fails): only then are the player's solved days worth a read."""
+    return (
+        facts.override is None
+        and facts.active
+        and not facts.banned
+        and facts.in_guild
+        and not any(tier in facts.completed for tier in _accepted(Tier(min_tier)))
+    )
+
+
+def with_solved_days(
+    facts: Mapping[int, PlayerFacts], *, user: User, event_ids: Iterable[int]
+) -> dict[int, PlayerFacts]:
+    """``facts`` (by event id) with the days the player solved per tier added for these
+    events: one query (none for no event)."""
+    wanted = set(event_ids)
+    if not wanted:
+        return dict(facts)
     solved: dict[int, dict[Tier, set[int]]] = {}
     progress = Progress.objects.filter(
-        user_id=user.pk, day__event_id__in=by_id, day__number__lte=F("day__event__day_count")
+        user_id=user.pk, day__event_id__in=wanted, day__number__lte=F("day__event__day_count")
     ).values_list("day__event_id", "day__number", "tier")
     for event_id, number, tier in progress:
         solved.setdefault(event_id, {}).setdefault(Tier(tier), set()).add(number)
-    facts = {}
-    for row in rows:
-        event_id = row["pk"]
-        override = None
-        if honour_overrides and row["override_eligible"] is not None:
-            override = Override(bool(row["override_eligible"]), row["override_reason"] or "")
-        facts[event_id] = PlayerFacts(
-            event=by_id[event_id],
-            active=user.is_active,
-            banned=user.is_banned,
-            has_discord=bool(row["has_discord"]),
-            in_guild=bool(row["in_guild"]),
-            left_guild_at=row["left_guild_at"],
-            completed=frozenset(
-                tier
-                for tier, done in (
-                    (Tier.NORMAL, row["completed_normal"]),
-                    (Tier.VETERAN, row["completed_veteran"]),
-                )
-                if done
-            ),
-            solved_days={
-                tier: frozenset(numbers) for tier, numbers in solved.get(event_id, {}).items()
-            },
-            gave_feedback=bool(row["gave_feedback"]),
-            override=override,
+    return {
+        event_id: (
+            dataclasses.replace(
+                each,
+                solved_days={
+                    tier: frozenset(days) for tier, days in solved.get(event_id, {}).items()
+                },
+            )
+            if event_id in wanted
+            else each
         )
-    return facts
+        for event_id, each in facts.items()
+    }

@@ -6,15 +6,16 @@ the draw's public commitment, and — once entries closed — whether the frozen
 A player's entrant id is their user id: ``entrants.txt`` is the list of entrants' user
 ids (:mod:`daylock.prizes.draw`), so the id is what ``grep -x`` finds in it.
 
-Reads are per page, not per prize: the prizes with their draws (one query), the
-player's facts for all their events (:func:`daylock.events.eligibility.player_facts`,
-two), and the lookups in the entrant lists (:func:`daylock.prizes.selectors.entrant_listed`,
-one at most).
+Reads are per page, not per prize: the prizes with their draws and the player's facts
+in their events (one query, :func:`daylock.events.eligibility.fact_annotations`), the
+days the player solved where a verdict names what is missing (one query at most), and
+the lookups in the frozen entrant lists (one query at most, none once remembered:
+:func:`daylock.prizes.selectors.entrant_listed`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,7 +23,8 @@ from django.db.models import Exists, OuterRef, QuerySet
 
 from daylock import clock
 from daylock.accounts.models import User
-from daylock.events.eligibility import PlayerFacts, Verdict, player_facts, verdict
+from daylock.events import eligibility
+from daylock.events.eligibility import Verdict
 from daylock.events.models import Event, Progress, Tier, unlock_instant
 from daylock.prizes.models import Draw, DrawStatus, Prize
 from daylock.prizes.selectors import entrant_listed
@@ -80,37 +82,63 @@ def _open(draw: Draw | None) -> bool:
     return draw is None or draw.status == DrawStatus.OPEN
 
 
+def prizes_with_facts(
+    prizes: QuerySet[Prize], *, user: User | None, limit: int | None = None
+) -> list[Prize]:
+    """The first ``limit`` (default: all) of ``prizes`` with their event and draw, and —
+    for a signed-in ``user`` — the player's facts in each prize's event as columns of
+    the same query."""
+    prizes = prizes.select_related("event", "draw")
+    if user is not None and user.is_authenticated:
+        columns = eligibility.fact_annotations(user_id=user.pk, event_field="event")
+        prizes = prizes.annotate(**columns)
+    return list(prizes[:limit])
+
+
 def entries_for(*, prizes: Iterable[Prize], user: User | None) -> list[PrizeEntry]:
-    """Entries for these prizes (their ``event`` and ``draw`` already loaded) as
+    """Entries for these prizes (read by :func:`prizes_with_facts` for this ``user``) as
     ``user`` (None: an anonymous visitor) sees them."""
     prizes = list(prizes)
     player = user if user is not None and user.is_authenticated else None
-    facts: dict[int, PlayerFacts] = {}
+    verdicts: dict[int, Verdict] = {}
     listed: set[int] = set()
     if player is not None:
-        open_events = {p.event_id: p.event for p in prizes if _open(_draw_of(p))}
-        facts = player_facts(user=player, events=list(open_events.values()))
+        now = clock.now(user_id=player.pk)
+        still_open = [p for p in prizes if _open(_draw_of(p))]
+        facts = {
+            p.event_id: eligibility.facts_from_row(p, user=player, event=p.event)
+            for p in still_open
+        }
+        facts = eligibility.with_solved_days(
+            facts,
+            user=player,
+            event_ids={
+                p.event_id
+                for p in still_open
+                if eligibility.needs_solved_days(facts[p.event_id], min_tier=Tier(p.min_tier))
+            },
+        )
+        verdicts = {
+            p.pk: eligibility.verdict(
+                facts[p.event_id],
+                min_tier=Tier(p.min_tier),
+                feedback_required=p.feedback_required,
+                now=now,
+            )
+            for p in still_open
+        }
         closed = [draw for p in prizes if (draw := _draw_of(p)) is not None and not _open(draw)]
         listed = entrant_listed(draws=closed, user_id=player.pk)
-    now = clock.now(user_id=player.pk if player is not None else None)
     entries = []
     for prize in prizes:
         draw, event = _draw_of(prize), prize.event
-        shown: Verdict | None = None
-        if player is not None and _open(draw):
-            shown = verdict(
-                facts[event.pk],
-                min_tier=Tier(prize.min_tier),
-                feedback_required=prize.feedback_required,
-                now=now,
-            )
         entries.append(
             PrizeEntry(
                 prize=prize,
                 event=event,
                 draw=draw,
                 rule=rule_text(prize, event),
-                verdict=shown,
+                verdict=verdicts.get(prize.pk),
                 entrant_id=player.pk if player is not None else None,
                 listed=(
                     draw.pk in listed
@@ -125,9 +153,7 @@ def entries_for(*, prizes: Iterable[Prize], user: User | None) -> list[PrizeEntr
 
 def event_entries(*, event: Event, user: User | None) -> list[PrizeEntry]:
     """The prizes of ``event`` in the order staff created them."""
-    prizes = list(Prize.objects.filter(event=event).select_related("draw").order_by("id"))
-    for prize in prizes:
-        prize.event = event
+    prizes = prizes_with_facts(Prize.objects.filter(event=event).order_by("id"), user=user)
     return entries_for(prizes=prizes, user=user)
 
 
@@ -140,22 +166,22 @@ class MyEntries:
     closed: list[PrizeEntry]
 
 
-def _with_event_and_draw(prizes: QuerySet[Prize]) -> Sequence[Prize]:
-    return list(prizes.select_related("event", "draw"))
-
-
 def my_entries(*, user: User) -> MyEntries:
-    """A player's standing in every prize still open and in the latest closed draws
-    of events they played (five queries at most, whatever the number of prizes)."""
+    """A player's standing in every prize still open and in the latest closed draws of
+    events they played: two queries for the prizes (with the player's facts), one for
+    the days solved where a verdict needs them, one at most for the entrant lists."""
     published = Prize.objects.filter(event__published=True)
-    still_open = _with_event_and_draw(
-        published.filter(draw__status=DrawStatus.OPEN).order_by("event__starts_on", "id")
+    still_open = prizes_with_facts(
+        published.filter(draw__status=DrawStatus.OPEN).order_by("event__starts_on", "id"),
+        user=user,
     )
     played = Progress.objects.filter(user_id=user.pk, day__event=OuterRef("event"))
-    closed = _with_event_and_draw(
+    closed = prizes_with_facts(
         published.filter(draw__status__in=[DrawStatus.CLOSED, DrawStatus.DRAWN])
         .filter(Exists(played))
-        .order_by("-draw__closed_at", "-id")[:CLOSED_SHOWN]
+        .order_by("-draw__closed_at", "-id"),
+        user=None,  # the list decides: no verdict, no facts to read
+        limit=CLOSED_SHOWN,
     )
     entries = entries_for(prizes=[*still_open, *closed], user=user)
     return MyEntries(open=entries[: len(still_open)], closed=entries[len(still_open) :])
