@@ -38,11 +38,19 @@ def rule_text(prize: Prize, event: Event) -> str:
     days = "the event's day" if event.day_count == 1 else f"all {event.day_count} days"
     if Tier(prize.min_tier) is Tier.VETERAN:
         rule = f"solve {days} at veteran tier"
+    elif event.day_count == 1:
+        rule = f"solve {days} at normal or veteran tier"
     else:
         rule = f"solve {days} at normal tier (or all at veteran tier)"
     if prize.feedback_required:
         rule += ", and leave feedback on the event or one of its days"
     return rule[0].upper() + rule[1:]
+
+
+def _open(draw: Draw | None) -> bool:
+    """Entries are open until the draw freezes its list (a prize without a draw yet
+    has not frozen anything)."""
+    return draw is None or draw.status == DrawStatus.OPEN
 
 
 @dataclass(frozen=True)
@@ -70,16 +78,12 @@ class PrizeEntry:
 
     @property
     def entries_open(self) -> bool:
-        return self.draw is None or self.draw.status == DrawStatus.OPEN
+        return _open(self.draw)
 
 
 def _draw_of(prize: Prize) -> Draw | None:
     # A reverse one-to-one without a row raises a subclass of AttributeError.
     return getattr(prize, "draw", None)
-
-
-def _open(draw: Draw | None) -> bool:
-    return draw is None or draw.status == DrawStatus.OPEN
 
 
 def prizes_with_facts(
