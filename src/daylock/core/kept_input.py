@@ -14,8 +14,12 @@ in; the page calls :func:`take` and puts the values back in the field with a not
 are never submitted for the player: the player checks them and submits again.
 
 Never in a URL or a cookie: answers are secrets, and URLs end up in logs and browser
-histories. A CSRF failure is rescued only for a request whose ``Origin`` is this site:
-browsers send it with every form POST and no page elsewhere can forge it, so text that
+histories. Kept for the browser, not for an account (the expired session no longer
+says whose it was): whoever logs in next in that browser within :data:`KEEP_SECONDS`
+gets it back — no more than the tab it was typed in shows to whoever sits there.
+
+A CSRF failure is rescued only for a request whose ``Origin`` is this site: browsers
+send it with every form POST and no page elsewhere can forge it, so text that
 another site's form posts is never kept (it gets the usual 403).
 
 :func:`post_only` replaces ``require_POST``: a GET of a form's address (bookmarked,
