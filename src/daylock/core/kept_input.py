@@ -173,7 +173,9 @@ def login_url(next_url: str) -> str:
 def _rescue(request: HttpRequest, spec: FormSpec, arguments: dict[str, Any]) -> HttpResponse:
     """Keep what the POST carries for ``spec``'s fields; send the player to log in, or
     back to the page when the session is still theirs."""
-    page = spec.page(**arguments)
+    # Without its fragment: a URL fragment naming an element cancels ``autofocus`` (the
+    # HTML standard's rules), and the field with the kept text is to have the focus.
+    page = spec.page(**arguments).partition("#")[0]
     signed_in = request.user.is_authenticated
     values = {name: request.POST.get(name, "") for name in spec.fields}
     typed = any(values.values())
