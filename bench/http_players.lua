@@ -7,15 +7,17 @@
 -- Keys: mode (page | storm), players (the file), first and count (the slice of its
 -- lines to use), threads (wrk's -t), session_cookie, csrf_cookie, get (path), expect
 -- (text every GET must show, "{name}" being the player's name), and for storm: post
--- (path), post_status (302 or 200), location (what a 302's Location must end with),
--- wrong and right (urlencoded answers), wrong_shows and right_shows (what the page
--- shows after each), wrap (1: start over when the slice is used up; 0: fail).
+-- (path), wrong_status and right_status (the status of each POST: 302 or 200),
+-- location (what a 302's Location must end with), wrong and right (urlencoded answers),
+-- wrong_shows and right_shows (what the page shows after each: the wrong POST's own
+-- page when it answers 200, else the GET after it), wrap (1: start over when the slice
+-- is used up; 0: fail).
 --
 -- page:  each request is the next player's GET, round robin over the slice.
--- storm: each player, once: GET, POST wrong, GET (the redirect), POST right, GET (the
---        redirect). A player's next request is sent only after the previous one was
---        answered (the server echoes X-Bench-Player), with the messages cookie the
---        redirect set, as a browser would.
+-- storm: each player, once: GET, POST wrong (the day page again, 200), GET, POST right,
+--        GET (the redirect). A player's next request is sent only after the previous
+--        one was answered (the server echoes X-Bench-Player), with the messages cookie
+--        a redirect set, as a browser would.
 --
 -- response() checks every answer against what the sequence expects; done() prints one
 -- "BENCH …" line with the count of finished sequences and of unexpected answers, so
@@ -146,7 +148,7 @@ local function storm_response(status, headers, body)
   end
   local step = player.step
   if step == 2 or step == 4 then
-    local expected = tonumber(cfg.post_status)
+    local expected = tonumber(step == 2 and cfg.wrong_status or cfg.right_status)
     if status ~= expected then
       fail("POST of step " .. step .. " answered " .. status .. ", not " .. expected)
     elseif expected == 302 then
@@ -156,10 +158,12 @@ local function storm_response(status, headers, body)
       end
       local set_cookie = headers["Set-Cookie"] or ""
       player.messages = set_cookie:match("messages=([^;]*)")
+    elseif step == 2 and cfg.wrong_shows ~= nil and not body:find(cfg.wrong_shows, 1, true) then
+      fail("POST of step 2 does not show " .. cfg.wrong_shows)
     end
   else
     local shows = nil
-    if step == 3 then
+    if step == 3 and tonumber(cfg.wrong_status) == 302 then
       shows = cfg.wrong_shows
     elseif step == 5 then
       shows = cfg.right_shows

@@ -209,7 +209,13 @@ def test_logout(emu: RunningEmulator) -> None:
     client = Client()
     log_in(client, emu, PLAYER_USER_ID)
     assert "_auth_user_id" in client.session
-    assert client.get("/auth/logout/").status_code == 405
+    # A GET does not log out (a link could) and is no 405 either: the login page,
+    # which has the "Log out" button.
+    response = client.get("/auth/logout/")
+    assert response.status_code == 302
+    assert response["Location"] == "/auth/login/"
+    assert "_auth_user_id" in client.session
+    assert "Log out" in client.get("/auth/login/").content.decode()
     response = client.post("/auth/logout/")
     assert response.status_code == 302
     assert "_auth_user_id" not in client.session

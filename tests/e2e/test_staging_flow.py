@@ -150,7 +150,9 @@ def test_staging_flow_leaves_production_untouched(
         normal = page.locator("section.challenge#normal")
         normal.locator("input[name=answer]").fill("certainly not the answer")
         normal.get_by_role("button", name="Submit normal answer").click()
-        expect(page.locator(".messages")).to_contain_text("Not quite")
+        expect(page.locator("section.challenge#normal").get_by_role("alert")).to_contain_text(
+            "Not quite"
+        )
         shot(page, artifacts, "03-day1-wrong-answer")
         normal = page.locator("section.challenge#normal")
         normal.locator("input[name=answer]").fill(challenge_answer(staging, RUNNING, 1, "normal"))

@@ -265,12 +265,12 @@ def test_markdown_is_rendered_once_per_text_and_changes_show_at_once(client: Cli
     assert "<em>version</em>" in client.get("/events/md-once/day/1/").content.decode()
     client.get("/events/md-once/day/1/")
     info = rendering._render_cached.cache_info()
-    assert (info.misses, info.hits) == (1, 1)
+    assert (info.misses, info.hits) == (3, 3)  # the body and the two prompts
     Day.objects.filter(event=event).update(body_markdown="second **version**")
     assert "<strong>version</strong>" in client.get("/events/md-once/day/1/").content.decode()
     huge = "x" * (rendering.CACHE_MAX_CHARS + 1)
     assert rendering.render_markdown(huge) == f"<p>{huge}</p>"
-    assert rendering._render_cached.cache_info().currsize == 2  # the huge one is not kept
+    assert rendering._render_cached.cache_info().currsize == 4  # the huge one is not kept
 
 
 def test_markdown_logs_nothing_per_request() -> None:

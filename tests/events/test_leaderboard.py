@@ -522,7 +522,10 @@ def test_choosing_needs_a_login_and_a_post(client: Client) -> None:
     assert response.status_code == 302
     assert response["Location"] == "/auth/login/?next=%2Fevents%2Fprofile%2F"
     client.force_login(player("me"))
-    assert client.get("/events/profile/leaderboard/").status_code == 405
+    # A GET of the form's address goes to the form (issue 16: never a 405).
+    response = client.get("/events/profile/leaderboard/")
+    assert response.status_code == 302
+    assert response["Location"] == "/events/profile/#leaderboard"
 
 
 def test_no_entry_exists_for_a_player_who_never_solved() -> None:

@@ -108,9 +108,10 @@ def test_overlong_answer_is_a_form_error_and_stores_nothing(client: Client) -> N
     assert "Answers are at most 1000 characters (this one has 1001). Nothing was stored." in body
     assert not WrongAnswer.objects.exists()
     assert not Progress.objects.exists()
-    # 1000 characters is still an answer (a wrong one).
+    # 1000 characters is still an answer (a wrong one: the page again, with it).
     response = client.post("/events/play/day/1/answer/normal/", {"answer": "a" * 1000})
-    assert response.status_code == 302
+    assert response.status_code == 200
+    assert "Not quite" in response.content.decode()
     assert WrongAnswer.objects.count() == 1
 
 
@@ -139,9 +140,12 @@ def test_answer_endpoint_guards(client: Client) -> None:
     url = "/events/play/day/1/answer/normal/"
     response = client.post(url, {"answer": "normal-1"})
     assert response.status_code == 302
-    assert response["Location"].startswith("/auth/login/?next=")
+    # Back to the day page after logging in, never to this POST-only address.
+    assert response["Location"] == "/auth/login/?next=%2Fevents%2Fplay%2Fday%2F1%2F"
     client.force_login(UserFactory())
-    assert client.get(url).status_code == 405
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response["Location"] == "/events/play/day/1/#normal"
     assert client.post("/events/play/day/1/answer/expert/", {"answer": "x"}).status_code == 404
     response = client.post("/events/later/day/1/answer/normal/", {"answer": "normal-1"})
     assert response.status_code == 404

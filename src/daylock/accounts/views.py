@@ -12,9 +12,10 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from daylock.accounts import oauth, services
+from daylock.core import kept_input
 
 logger = logging.getLogger(__name__)
 
@@ -23,10 +24,12 @@ _NEXT_KEY = "daylock_login_next"
 
 
 def _safe_next(request: HttpRequest, candidate: str | None) -> str | None:
+    """A path on this site (never another host, scheme-relative or backslashed URL);
+    a form's POST-only address is replaced by the page the form is on."""
     if candidate and url_has_allowed_host_and_scheme(
         candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
-        return candidate
+        return kept_input.landing(candidate)
     return None
 
 
@@ -77,7 +80,7 @@ def _failed(
     )
 
 
-@require_POST
+@kept_input.post_only(page=lambda: reverse("accounts:login"))
 def logout_view(request: HttpRequest) -> HttpResponse:
     logout(request)
     return HttpResponseRedirect(reverse("home"))

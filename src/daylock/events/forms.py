@@ -141,6 +141,10 @@ class EventEditorForm(forms.Form):
         return self.cleaned_data["announce_channel_id"] or None
 
 
+#: Prompts render like the day's text (:mod:`daylock.events.rendering`).
+PROMPT_HELP = "Markdown: **bold**, `code`, [links](https://…); players see it formatted."
+
+
 class DayEditorForm(forms.Form):
     """One day: its content and both challenges (the formset numbers the days)."""
 
@@ -149,7 +153,9 @@ class DayEditorForm(forms.Form):
         label="Text (Markdown)", required=False, widget=forms.Textarea(attrs={"rows": 3})
     )
     normal_prompt = forms.CharField(
-        label="Normal challenge", widget=forms.Textarea(attrs={"rows": 2})
+        label="Normal challenge",
+        help_text=PROMPT_HELP,
+        widget=forms.Textarea(attrs={"rows": 2}),
     )
     normal_answer = forms.CharField(
         label="Normal answer",
@@ -158,7 +164,9 @@ class DayEditorForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
     veteran_prompt = forms.CharField(
-        label="Veteran challenge", widget=forms.Textarea(attrs={"rows": 2})
+        label="Veteran challenge",
+        help_text=PROMPT_HELP,
+        widget=forms.Textarea(attrs={"rows": 2}),
     )
     veteran_answer = forms.CharField(
         label="Veteran answer",

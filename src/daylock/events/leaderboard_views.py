@@ -20,9 +20,10 @@ from django.template.loader import get_template
 from django.urls import reverse
 from django.utils.cache import get_conditional_response, patch_cache_control
 from django.utils.safestring import SafeString, mark_safe
-from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.http import require_safe
 
 from daylock.accounts.models import LeaderboardVisibility, User
+from daylock.core import kept_input
 from daylock.events import leaderboard
 
 #: How long bots and caches may reuse the JSON (Advent of Code asks for 15 minutes;
@@ -133,7 +134,7 @@ def leaderboard_json(request: HttpRequest, slug: str) -> HttpResponse:
     return conditional if conditional is not None else response
 
 
-@require_POST
+@kept_input.post_only(page=lambda: reverse("events:profile") + "#leaderboard")
 def visibility_update(request: HttpRequest) -> HttpResponse:
     """The profile's choice of how the player appears on leaderboards."""
     profile = reverse("events:profile")

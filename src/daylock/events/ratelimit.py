@@ -21,6 +21,8 @@ from django.core.cache import cache
 
 MAX_ATTEMPTS = 10
 WINDOW_SECONDS = 600
+#: The day page warns after a wrong answer that leaves this many attempts or fewer.
+WARN_AT_ATTEMPTS_LEFT = 3
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,11 @@ class Decision:
     @property
     def retry_after_minutes(self) -> int:
         return max(1, math.ceil(self.retry_after_seconds / 60))
+
+    @property
+    def attempts_left(self) -> int:
+        """Attempts still allowed in this window after this one."""
+        return max(0, MAX_ATTEMPTS - self.attempts)
 
 
 def _keys(user_id: int, day_id: int, tier: str) -> tuple[str, str]:

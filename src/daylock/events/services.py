@@ -48,7 +48,10 @@ class Outcome(enum.StrEnum):
 class SubmitResult:
     outcome: Outcome
     tier: Tier
+    #: Until the rate limit's window ends (:mod:`daylock.events.ratelimit`).
     retry_after_seconds: int = 0
+    #: A wrong answer's attempts left in that window (None for other outcomes).
+    attempts_left: int | None = None
 
     @property
     def solved(self) -> bool:
@@ -96,7 +99,12 @@ def answer_submit(*, user: User, day: Day, tier: Tier, answer: str) -> SubmitRes
                 answer=answer[:WRONG_ANSWER_STORED_LENGTH],
                 created_at=now,
             )
-            return SubmitResult(Outcome.WRONG, tier)
+            return SubmitResult(
+                Outcome.WRONG,
+                tier,
+                decision.retry_after_seconds,
+                attempts_left=decision.attempts_left,
+            )
         progress_writers_lock(user_ids=[user.pk])
         _, created = Progress.objects.get_or_create(
             user=user, day=day, tier=tier, defaults={"solved_at": now}

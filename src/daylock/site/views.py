@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET
 
 from daylock import config
 from daylock.accounts.permissions import Perm, permission_required
-from daylock.core import audit, availability, selectors
+from daylock.core import audit, availability, kept_input, selectors
 from daylock.events import schedule
 from daylock.events import selectors as event_selectors
 from daylock.prizes import selectors as prize_selectors
@@ -165,7 +165,12 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
-    """``CSRF_FAILURE_VIEW``: a form sent without a valid CSRF token."""
+    """``CSRF_FAILURE_VIEW``: a form sent without a valid CSRF token. A player's form
+    sent from this site with a stale token goes back to its page with what was typed
+    (:func:`daylock.core.kept_input.rescue_csrf_failure`)."""
+    rescued = kept_input.rescue_csrf_failure(request)
+    if rescued is not None:
+        return rescued
     return _error_page(
         request, "403_csrf.html", status=403, title="Form expired", context={"reason": reason}
     )
