@@ -4,7 +4,7 @@ closed and results, completion roles — each exactly once, whatever runs twice.
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.db import IntegrityError, connection, transaction
@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from daylock import clock, config
 from daylock.accounts.models import User
-from daylock.discord import delivery, lifecycle, messages
+from daylock.discord import delivery, lifecycle
 from daylock.discord.models import OutboxKind, OutboxMessage
 from daylock.discord.services import outbox_enqueue
 from daylock.events.models import Event, Progress, Tier, unlock_instant

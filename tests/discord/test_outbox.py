@@ -91,7 +91,12 @@ def test_mentions_are_only_the_listed_users() -> None:
             "no content",
         ),
         (
-            {"kind": "role_grant", "recipient_id": USER, "role_id": ROLE, "embeds": [{"title": "x"}]},
+            {
+                "kind": "role_grant",
+                "recipient_id": USER,
+                "role_id": ROLE,
+                "embeds": [{"title": "x"}],
+            },
             "no content and no embeds",
         ),
         (
