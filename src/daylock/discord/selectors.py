@@ -70,21 +70,22 @@ def mention_names(*, wanted: rendering.Mentioned, ask_discord: bool) -> MentionN
     roles: dict[str, str] = {}
     channels: dict[str, str] = {}
     problems: list[str] = []
-    if (wanted.roles or wanted.channels) and not ask_discord:
-        problems.append(
-            "role and channel names were not read: Discord is holding the bot back (see above)"
-        )
-    elif wanted.roles or wanted.channels:
-        for ids, read, found in (
-            (wanted.roles, directory.guild_roles, roles),
-            (wanted.channels, directory.guild_channels, channels),
-        ):
-            listing = read() if ids else None
-            if listing is None:
-                continue
-            if listing.error:
-                problems.append(listing.error)
-            found.update((entry.id, entry.name) for entry in listing.entries if entry.id in ids)
+    for ids, read, found in (
+        (wanted.roles, directory.guild_roles, roles),
+        (wanted.channels, directory.guild_channels, channels),
+    ):
+        if not ids:
+            continue
+        if not ask_discord:
+            problems.append(
+                "role and channel names were not read: Discord holds the bot back, or its "
+                "state could not be read"
+            )
+            continue
+        listing = read()
+        if listing.error:
+            problems.append(listing.error)
+        found.update((entry.id, entry.name) for entry in listing.entries if entry.id in ids)
     guild = config.current().discord_guild_id
     return MentionNames(
         names=rendering.Names(users=users, roles=roles, channels=channels, guild_id=guild),
