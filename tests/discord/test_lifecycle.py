@@ -4,7 +4,7 @@ closed and results, completion roles — each exactly once, whatever runs twice.
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.db import IntegrityError, connection, transaction
@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from daylock import clock, config
 from daylock.accounts.models import User
-from daylock.discord import delivery, lifecycle, messages
+from daylock.discord import delivery, lifecycle
 from daylock.discord.models import OutboxKind, OutboxMessage
 from daylock.discord.services import outbox_enqueue
 from daylock.events.models import Event, Progress, Tier, unlock_instant
@@ -74,11 +74,17 @@ def test_moving_the_clock_across_a_seven_day_event_posts_each_day_once_and_one_r
     assert {row.channel_id for row in rows} == {CHANNEL}
     assert {row.environment for row in rows} == {"staging"}
     day3 = rows.get(dedup_key=lifecycle.day_open_key(event_id=event.pk, number=3))
-    assert "Day 3 is open" in day3.content and "Day 3 title" in day3.content
-    assert f"/events/{event.slug}/day/3/" in day3.content
+    assert "Day 3 is open" in day3.content
+    [card] = day3.embeds
+    assert card["title"] == "Day 3: Day 3 title"
+    assert card["url"] == f"http://testserver/events/{event.slug}/day/3/"
+    assert card["timestamp"] == unlock_instant(event, 3).isoformat()
+    assert day3.allowed_mentions["users"] == []  # a day opening pings nobody
     reminder = rows.get(dedup_key=lifecycle.reminder_key(event_id=event.pk))
     assert "last day (Day 7)" in reminder.content
-    assert f"<t:{int(unlock_instant(event, 7).timestamp())}:F>" in reminder.content
+    unix = int(unlock_instant(event, 7).timestamp())
+    assert f"<t:{unix}:R>" in reminder.content
+    assert f"<t:{unix}:F>" in reminder.embeds[0]["description"]
 
 
 def test_one_jump_across_the_event_posts_everything_once_in_order() -> None:
@@ -197,15 +203,7 @@ def test_production_posts_on_wall_time_and_ignores_a_stored_clock_override() -> 
     assert {row.environment for row in rows} == {"production"}
 
 
-def test_messages_say_what_and_where() -> None:
-    opens = datetime(2030, 1, 7, tzinfo=UTC)
-    text = messages.day_open(event_name="Advent", number=2, title="Two", url="https://x/d/2/")
-    assert text.startswith("🔓 **Advent** — Day 2 is open: **Two**") and "https://x/d/2/" in text
-    reminder = messages.last_day_reminder(event_name="A", number=7, opens_at=opens, url="u")
-    assert f"<t:{int(opens.timestamp())}:R>" in reminder
-    assert messages.results(
-        event_name="A", prize_name="P", winner_count=0, url="u", simulated=True
-    ).startswith("[SIMULATED] 🏆 **P** (A) was drawn: no winner.")
+def test_posts_are_channel_messages_of_no_new_kind() -> None:
     assert len(OutboxKind.values) == 4  # no new kind: posts are channel messages
 
 
@@ -347,15 +345,22 @@ def test_entries_closed_and_results_posts_carry_the_commitment_and_the_draw_page
         dedup_key=lifecycle.entries_closed_key(event_id=event.pk, draw_id=draw.pk)
     )
     assert closed.channel_id == CHANNEL
-    assert f"seed hash `{draw.seed_hash}`" in closed.content
-    assert f"entrants hash `{draw.entrants_hash}`" in closed.content
-    assert "3 entrants" in closed.content and url in closed.content
+    [card] = closed.embeds
+    fields = {field["name"]: field["value"] for field in card["fields"]}
+    assert fields["Seed hash (SHA-256)"] == f"`{draw.seed_hash}`"
+    assert fields["Entrants hash (SHA-256)"] == f"`{draw.entrants_hash}`"
+    assert fields["Entrants"] == "3" and "3 entrants" in closed.content
+    assert card["url"] == url
     assert closed.content.startswith("[SIMULATED] ")  # staging's draws are simulated
+    assert card["title"].startswith("[SIMULATED] ")
     results = OutboxMessage.objects.get(
         dedup_key=lifecycle.results_key(event_id=event.pk, draw_id=draw.pk)
     )
-    assert results.channel_id == CHANNEL and url in results.content
+    assert results.channel_id == CHANNEL and results.embeds[0]["url"] == url
     assert "2 winners" in results.content
+    # Where the winners are named: the prize's own channel, mentioned (not pinged).
+    assert "<#710000000000000092>" in results.embeds[0]["description"]
+    assert results.allowed_mentions["users"] == []
     assert closed.pk < results.pk
     # The linked page is the draw's public page, and it shows what the post committed to.
     page = client.get(url.removeprefix(config.current().public_url))

@@ -20,6 +20,8 @@ CHANNEL = "710000000000000001"
 OTHER_CHANNEL = "710000000000000002"
 USER = "720000000000000001"
 ROLE = "730000000000000001"
+#: ``allowed_mentions`` as stored and sent: nothing parsed from the text, no role, no one.
+NOBODY = {"parse": [], "users": [], "roles": [], "replied_user": False}
 
 
 def test_enqueue_writes_a_queued_row_stamped_with_environment_and_a_job() -> None:
@@ -32,7 +34,8 @@ def test_enqueue_writes_a_queued_row_stamped_with_environment_and_a_job() -> Non
     assert message.source == "draw:12"
     assert message.attempts == 0
     assert 1 <= len(message.nonce) <= 25
-    assert message.allowed_mentions == {"parse": [], "users": []}
+    assert message.allowed_mentions == NOBODY
+    assert message.embeds == []
     jobs = outbox_jobs(message.pk)
     assert len(jobs) == 1
     assert jobs[0]["task_name"] == "daylock.discord.deliver_outbox_message"
@@ -62,7 +65,7 @@ def test_mentions_are_only_the_listed_users() -> None:
         channel_id=CHANNEL,
         mention_user_ids=[USER],
     )
-    assert message.allowed_mentions == {"parse": [], "users": [USER]}
+    assert message.allowed_mentions == NOBODY | {"users": [USER]}
 
 
 @pytest.mark.parametrize(
@@ -70,10 +73,10 @@ def test_mentions_are_only_the_listed_users() -> None:
     [
         ({"kind": "carrier_pigeon", "content": "x"}, "kind='carrier_pigeon' is not one of"),
         ({"kind": "channel_message", "content": "x"}, "channel_id is required"),
-        ({"kind": "channel_message", "channel_id": CHANNEL}, "content is required"),
+        ({"kind": "channel_message", "channel_id": CHANNEL}, "content or an embed is required"),
         (
             {"kind": "channel_message", "channel_id": CHANNEL, "content": "   "},
-            "content is required",
+            "content or an embed is required",
         ),
         (
             {"kind": "channel_message", "channel_id": CHANNEL, "content": "x" * 2001},
@@ -86,6 +89,23 @@ def test_mentions_are_only_the_listed_users() -> None:
         (
             {"kind": "role_grant", "recipient_id": USER, "role_id": ROLE, "content": "x"},
             "no content",
+        ),
+        (
+            {
+                "kind": "role_grant",
+                "recipient_id": USER,
+                "role_id": ROLE,
+                "embeds": [{"title": "x"}],
+            },
+            "no content and no embeds",
+        ),
+        (
+            {"kind": "channel_message", "channel_id": CHANNEL, "embeds": [{"title": "x" * 257}]},
+            "embed 1's title is 257 characters; Discord allows 256",
+        ),
+        (
+            {"kind": "direct_message", "recipient_id": USER, "embeds": [{"title": "t"}] * 11},
+            "11 embeds; Discord allows 10",
         ),
     ],
 )

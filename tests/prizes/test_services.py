@@ -138,7 +138,7 @@ def test_run_announces_in_the_channel_and_dms_each_winner_through_the_outbox(eve
     channel = OutboxMessage.objects.get(kind="channel_message", source=f"draw:{draw.pk}")
     assert channel.channel_id == CHANNEL
     assert channel.content.startswith("[SIMULATED] ")
-    assert f"/prizes/draws/{draw.pk}/" in channel.content
+    assert channel.embeds[0]["url"].endswith(f"/prizes/draws/{draw.pk}/")
     by_id = {u.pk: u.discord.discord_id for u in users}
     for uid in winners:
         assert f"<@{by_id[uid]}>" in channel.content

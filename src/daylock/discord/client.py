@@ -15,8 +15,9 @@ sent politely and at most once:
   17 to 20 digits, below 2**64): Discord would answer 50035;
 * messages carry a nonce with ``enforce_nonce`` so a retried send after a crash is
   deduplicated by Discord, and explicit ``allowed_mentions`` (nothing is parsed from
-  the text: no ``@everyone``, no role pings; only listed user ids are mentioned); role
-  changes carry ``X-Audit-Log-Reason`` so the server's audit log says why;
+  the text: never ``@everyone``, no role pings; only the listed user ids — a draw's
+  winners — are pinged); role changes carry
+  ``X-Audit-Log-Reason`` so the server's audit log says why;
 * what Discord answers decides what happens next: a 429 is waited out (per bucket, or
   for everyone when global), a 429 that is not JSON is Cloudflare's ban (nothing more is
   sent until it lifts: :class:`Banned`), a 401 pauses delivery for every worker until
@@ -40,7 +41,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -231,10 +232,11 @@ class DiscordClient:
         content: str,
         *,
         nonce: str,
-        allowed_mentions: dict[str, Any] | None = None,
+        embeds: Sequence[Mapping[str, Any]] = (),
+        allowed_mentions: Mapping[str, Any] | None = None,
         resend_until: float | None = None,
     ) -> dict[str, Any]:
-        """Post ``content`` to a channel; returns Discord's message object.
+        """Post ``content`` and ``embeds`` to a channel; returns Discord's message object.
 
         The nonce with ``enforce_nonce`` makes a repeated call (same nonce, within
         Discord's dedupe window) return the first message instead of posting again.
@@ -244,12 +246,9 @@ class DiscordClient:
         if not nonce or len(nonce) > NONCE_MAX_LENGTH:
             raise ValueError(f"nonce must be 1-{NONCE_MAX_LENGTH} characters, got {nonce!r}")
         _check_ids("POST /channels/{id}/messages", channel_id=channel_id)
-        body = {
-            "content": content,
-            "nonce": nonce,
-            "enforce_nonce": True,
-            "allowed_mentions": allowed_mentions_for(allowed_mentions),
-        }
+        body = message_body(
+            content=content, embeds=embeds, nonce=nonce, allowed_mentions=allowed_mentions
+        )
         result = self.request(
             "POST", f"/channels/{channel_id}/messages", json=body, resend_until=resend_until
         )
@@ -282,7 +281,8 @@ class DiscordClient:
         content: str,
         *,
         nonce: str,
-        allowed_mentions: dict[str, Any] | None = None,
+        embeds: Sequence[Mapping[str, Any]] = (),
+        allowed_mentions: Mapping[str, Any] | None = None,
         resend_until: float | None = None,
     ) -> tuple[str, dict[str, Any]]:
         """Open (or reuse) the DM channel with a user and post to it: the channel id and
@@ -295,6 +295,7 @@ class DiscordClient:
                     channel_id,
                     content,
                     nonce=nonce,
+                    embeds=embeds,
                     allowed_mentions=allowed_mentions,
                     resend_until=resend_until,
                 )
@@ -655,11 +656,32 @@ def _surely_not_sent(exc: requests.RequestException) -> bool:
     return False
 
 
-def allowed_mentions_for(spec: dict[str, Any] | None) -> dict[str, Any]:
-    """Explicit ``allowed_mentions``: parse nothing; mention only the listed user ids."""
-    users: Iterable[Any] = (spec or {}).get("users", [])
+def allowed_mentions_for(spec: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Explicit ``allowed_mentions``: parse nothing from the text (so never
+    ``@everyone``), ping no role; ping only the listed user ids (Discord takes 100)."""
+    users: Iterable[Any] = (spec or {}).get("users") or []
     ids = [str(user) for user in users if str(user).isdigit()]
     return {"parse": [], "users": ids[:100], "roles": [], "replied_user": False}
+
+
+def message_body(
+    *,
+    content: str,
+    embeds: Sequence[Mapping[str, Any]],
+    nonce: str,
+    allowed_mentions: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The JSON body of Create Message, exactly as sent (the outbox page shows it as the
+    message's raw payload). ``embeds`` only when there are some."""
+    body: dict[str, Any] = {
+        "content": content,
+        "nonce": nonce,
+        "enforce_nonce": True,
+        "allowed_mentions": allowed_mentions_for(allowed_mentions),
+    }
+    if embeds:
+        body["embeds"] = [dict(embed) for embed in embeds]
+    return body
 
 
 def _float(value: Any) -> float | None:
@@ -672,11 +694,32 @@ def _float(value: Any) -> float | None:
 
 
 def _error_details(response: requests.Response) -> tuple[int | None, str]:
+    """Discord's code and message; with an ``errors`` tree (50035) its fields too, as
+    ``embeds.0.title: Must be 256 or fewer in length.``, so staff see what to fix."""
     try:
         body = response.json()
     except ValueError:
         return None, response.text[:200] or response.reason
     if isinstance(body, dict):
         code = body.get("code")
-        return (code if isinstance(code, int) else None), str(body.get("message", ""))[:200]
+        message = str(body.get("message", ""))[:200]
+        fields = form_errors(body.get("errors"))
+        if fields:
+            message = f"{message} ({'; '.join(fields)})"[:600]
+        return (code if isinstance(code, int) else None), message
     return None, str(body)[:200]
+
+
+def form_errors(tree: Any, path: str = "") -> list[str]:
+    """Discord's ``errors`` object flattened: ``path: message`` per refused field, the
+    path dotted (``embeds.0.fields.3.value``)."""
+    if not isinstance(tree, dict):
+        return []
+    found: list[str] = []
+    for item in tree.get("_errors") or []:
+        if isinstance(item, dict):
+            found.append(f"{path or 'body'}: {item.get('message', '')}".strip())
+    for key, value in tree.items():
+        if key != "_errors":
+            found += form_errors(value, f"{path}.{key}" if path else str(key))
+    return found

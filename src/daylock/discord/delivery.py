@@ -52,6 +52,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
@@ -70,6 +71,7 @@ from daylock.discord.client import (
     RateLimitedError,
     Unauthorized,
     client_for,
+    message_body,
 )
 from daylock.discord.identity import ChannelGuild
 from daylock.discord.models import OutboxKind, OutboxMessage, OutboxStatus
@@ -418,9 +420,9 @@ def _refused(
     message: OutboxMessage, exc: PermanentError, *, first_unknown: datetime | None
 ) -> DeliveryResult:
     """Discord said no: ``failed``, with what it means for staff and what to fix."""
-    explained = refusals.explain(message, code=exc.code, status=exc.status)
-    message.last_error = str(exc)
+    message.last_error = str(exc)  # first: what Discord refused is read from it
     message.discord_code = exc.code
+    explained = refusals.explain(message, code=exc.code, status=exc.status)
     message.send_started_at = first_unknown  # this attempt's outcome is known: refused
     note = f"failed: {explained.short}: {explained.fix}" + _doubt(first_unknown)
     _finish(message, OutboxStatus.FAILED, note=note)
@@ -536,6 +538,7 @@ def _send(
             message.channel_id,
             message.content,
             nonce=message.nonce,
+            embeds=message.embeds,
             allowed_mentions=message.allowed_mentions,
             resend_until=resend_until,
         )
@@ -546,6 +549,7 @@ def _send(
             message.recipient_id,
             message.content,
             nonce=message.nonce,
+            embeds=message.embeds,
             allowed_mentions=message.allowed_mentions,
             resend_until=resend_until,
         )
@@ -561,6 +565,34 @@ def _send(
         )
     else:  # pragma: no cover - the check constraint forbids it
         raise PermanentError(0, None, f"unknown kind {message.kind!r}", "outbox")
+
+
+def request_of(message: OutboxMessage) -> dict[str, Any]:
+    """The request :func:`_send` makes for the row, as staff read it (the outbox page's
+    raw payload): method, path and, for a message, Create Message's JSON body built by
+    the same function the client sends it with; for a role change, its audit-log reason.
+    A DM goes to the DM channel Discord opens for the user (its id once delivered)."""
+    if message.kind in REPEAT_UNSAFE_KINDS:
+        channel = message.channel_id or message.delivered_channel_id
+        where = channel or f"{{DM channel of user {message.recipient_id}}}"
+        return {
+            "method": "POST",
+            "path": f"/channels/{where}/messages",
+            "json": message_body(
+                content=message.content,
+                embeds=message.embeds,
+                nonce=message.nonce,
+                allowed_mentions=message.allowed_mentions,
+            ),
+        }
+    method = "PUT" if message.kind == OutboxKind.ROLE_GRANT else "DELETE"
+    return {
+        "method": method,
+        "path": (
+            f"/guilds/{message.guild_id}/members/{message.recipient_id}/roles/{message.role_id}"
+        ),
+        "headers": {"X-Audit-Log-Reason": audit_reason(message)},
+    }
 
 
 def audit_reason(message: OutboxMessage) -> str:

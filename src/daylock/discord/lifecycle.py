@@ -114,7 +114,16 @@ def draw_url(*, draw: Draw) -> str:
 class DuePost:
     key: str
     at: datetime
-    content: str
+    post: messages.Post
+
+
+def completion_roles(event: Event) -> list[tuple[str, str]]:
+    """The event's completion roles as (tier label, role id), normal first."""
+    named = [
+        (Tier.NORMAL.label, event.completion_role_normal_id),
+        (Tier.VETERAN.label, event.completion_role_veteran_id),
+    ]
+    return [(label, role) for label, role in named if role]
 
 
 def reminder_before() -> timedelta:
@@ -143,11 +152,13 @@ def due_posts(
             DuePost(
                 key=day_open_key(event_id=event.pk, number=number),
                 at=opens,
-                content=messages.day_open(
+                post=messages.day_open(
                     event_name=event.name,
                     number=number,
+                    day_count=event.day_count,
                     title=titles.get(number, ""),
                     url=day_url(event=event, number=number),
+                    opens_at=opens,
                 ),
             )
         )
@@ -157,11 +168,12 @@ def due_posts(
             DuePost(
                 key=reminder_key(event_id=event.pk),
                 at=remind_at,
-                content=messages.last_day_reminder(
+                post=messages.last_day_reminder(
                     event_name=event.name,
                     number=event.day_count,
                     opens_at=last,
                     url=event_url(event=event),
+                    completion_roles=completion_roles(event),
                 ),
             )
         )
@@ -207,8 +219,8 @@ def lifecycle_tick(*, now: datetime | None = None) -> int:
                 dedup_key=post.key,
                 kind=OutboxKind.CHANNEL_MESSAGE,
                 channel_id=event.announce_channel_id,
-                content=post.content,
                 source=post.key,
+                **post.post.outbox_fields(),
             )
             written += message is not None
     if written:
@@ -231,16 +243,17 @@ def entries_closed_enqueue(*, draw: Draw) -> OutboxMessage | None:
         dedup_key=entries_closed_key(event_id=event.pk, draw_id=draw.pk),
         kind=OutboxKind.CHANNEL_MESSAGE,
         channel_id=event.announce_channel_id,
-        content=messages.entries_closed(
+        source=f"draw:{draw.pk}:entries-closed",
+        **messages.entries_closed(
             event_name=event.name,
             prize_name=prize.name,
             seed_hash=draw.seed_hash,
             entrants_hash=draw.entrants_hash,
             entrant_count=draw.entrant_count or 0,
             url=draw_url(draw=draw),
+            closed_at=draw.closed_at or clock.now(),
             simulated=draw.simulated,
-        ),
-        source=f"draw:{draw.pk}:entries-closed",
+        ).outbox_fields(),
     )
 
 
@@ -256,14 +269,16 @@ def results_enqueue(*, draw: Draw, winner_count: int) -> OutboxMessage | None:
         dedup_key=results_key(event_id=event.pk, draw_id=draw.pk),
         kind=OutboxKind.CHANNEL_MESSAGE,
         channel_id=channel,
-        content=messages.results(
+        source=f"draw:{draw.pk}:results",
+        **messages.results(
             event_name=event.name,
             prize_name=prize.name,
             winner_count=winner_count,
             url=draw_url(draw=draw),
+            drawn_at=draw.drawn_at or clock.now(),
             simulated=draw.simulated,
-        ),
-        source=f"draw:{draw.pk}:results",
+            winners_channel_id=prize.announce_channel_id or None,
+        ).outbox_fields(),
     )
 
 

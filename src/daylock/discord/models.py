@@ -9,6 +9,7 @@ from the row (see :mod:`daylock.discord.delivery`).
 from __future__ import annotations
 
 from django.db import models
+from django.db.models import JSONField, Value
 
 from daylock.discord import refusals
 
@@ -51,6 +52,13 @@ class OutboxMessage(models.Model):
     guild_id = models.CharField(max_length=32, blank=True)
     role_id = models.CharField(max_length=32, blank=True)
     content = models.TextField(blank=True)
+    #: Discord's embed objects, sent as stored (the cards of
+    #: :mod:`daylock.discord.messages`). With ``content`` and ``allowed_mentions`` it is
+    #: the whole Create Message body but the nonce. (A database default too: rows
+    #: written by code that predates it stay valid.)
+    embeds = models.JSONField(default=list, blank=True, db_default=Value([], JSONField()))
+    #: Exactly who may be pinged, as sent: ``parse`` is always empty (no ``@everyone``,
+    #: nothing read from the text), ``users`` lists the pinged users.
     allowed_mentions = models.JSONField(default=dict, blank=True)
     #: Sent with ``enforce_nonce`` so a retried send is deduplicated by Discord.
     nonce = models.CharField(max_length=25, unique=True, editable=False)
@@ -119,8 +127,10 @@ class OutboxMessage(models.Model):
 
     @property
     def preview(self) -> str:
+        """One short line: the content, or the first card's title when there is none."""
         if self.kind in {OutboxKind.ROLE_GRANT, OutboxKind.ROLE_REMOVE}:
             verb = "grant" if self.kind == OutboxKind.ROLE_GRANT else "remove"
             return f"{verb} role {self.role_id}"
-        text = " ".join(self.content.split())
+        first = self.embeds[0] if self.embeds and isinstance(self.embeds[0], dict) else {}
+        text = " ".join((self.content or str(first.get("title") or "")).split())
         return text if len(text) <= 60 else text[:59] + "…"

@@ -9,12 +9,16 @@ there" for one and "the role sits above the bot" for another). Staff cannot act 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the model reads this module for its summary; no import cycle at run time
     from daylock.discord.models import OutboxMessage
 
+#: A field of a message's body in Discord's 50035 ``errors`` (as the client flattens
+#: them into the error text: ``embeds.0.title: Must be 256 or fewer in length.``).
+_BODY_FIELD = re.compile(r"\b((?:content|embeds|allowed_mentions|nonce)(?:\.[\w.]+)?): ([^;)]+)")
 #: The outbox kinds, by value (see ``daylock.discord.models.OutboxKind``).
 _DM = "direct_message"
 _ROLE_KINDS = frozenset({"role_grant", "role_remove"})
@@ -35,6 +39,18 @@ def explain(message: OutboxMessage, *, code: int | None, status: int | None = No
     user = message.recipient_id
     role = message.role_id
     is_role = kind in _ROLE_KINDS
+    if code == 50035 and not is_role:
+        refused = [
+            f"{field}: {why.strip()}" for field, why in _BODY_FIELD.findall(message.last_error)
+        ]
+        if refused:
+            return Explained(
+                "message body invalid (50035)",
+                f"Discord refused the message itself ({'; '.join(refused)}). Daylock keeps its "
+                "messages within Discord's documented limits, so a limit changed or this is a "
+                "bug: report it with the raw payload shown on this page. Retrying sends the "
+                "same body, which Discord refuses again",
+            )
     if code == 50035:
         return Explained(
             "not a Discord id (50035)",

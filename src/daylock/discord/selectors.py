@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from django.db.models import Count, QuerySet
 
 from daylock import config
+from daylock.accounts.models import DiscordAccount
+from daylock.discord import directory, rendering
 from daylock.discord.client import OPEN_DM_ROUTE, client_for
 from daylock.discord.models import OutboxMessage, OutboxStatus
 from daylock.discord.ratelimits import Pause
@@ -45,6 +47,50 @@ def outbox_content_visible(message: OutboxMessage) -> bool:
     In production real members' DMs are not for browsing: the pages show a preview.
     """
     return config.policy().outbox_full_content
+
+
+@dataclass(frozen=True)
+class MentionNames:
+    """The names the outbox pages show for ids, and why some may be missing."""
+
+    names: rendering.Names
+    #: Why the server's roles or channels could not be named ("" when they could, or
+    #: when none was needed).
+    problem: str
+
+
+def mention_names(*, wanted: rendering.Mentioned, ask_discord: bool) -> MentionNames:
+    """Names for the ids ``wanted``: users from their linked Discord accounts, roles and
+    channels from the guild directory (:mod:`daylock.discord.directory`, cached; read
+    from Discord only when ``ask_discord`` — not while Discord holds the bot back)."""
+    users = {
+        account.discord_id: rendering.display_name(account)
+        for account in DiscordAccount.objects.filter(discord_id__in=wanted.users)
+    }
+    roles: dict[str, str] = {}
+    channels: dict[str, str] = {}
+    problems: list[str] = []
+    for ids, read, found in (
+        (wanted.roles, directory.guild_roles, roles),
+        (wanted.channels, directory.guild_channels, channels),
+    ):
+        if not ids:
+            continue
+        if not ask_discord:
+            problems.append(
+                "role and channel names were not read: Discord holds the bot back, or its "
+                "state could not be read"
+            )
+            continue
+        listing = read()
+        if listing.error:
+            problems.append(listing.error)
+        found.update((entry.id, entry.name) for entry in listing.entries if entry.id in ids)
+    guild = config.current().discord_guild_id
+    return MentionNames(
+        names=rendering.Names(users=users, roles=roles, channels=channels, guild_id=guild),
+        problem="; ".join(dict.fromkeys(problems)),
+    )
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -20,13 +20,14 @@ from django.utils import timezone
 
 from daylock import config
 from daylock.core.services import audit_record
-from daylock.discord import delivery
+from daylock.discord import delivery, messages
 from daylock.discord.client import (
     AUDIT_REASON_MAX,
     NONCE_MAX_LENGTH,
     DiscordClient,
     DiscordError,
     PermanentError,
+    allowed_mentions_for,
     client_for,
 )
 from daylock.discord.models import OutboxKind, OutboxMessage, OutboxStatus
@@ -35,7 +36,7 @@ from daylock.discord_identity import canonical_id, snowflake_problem
 logger = logging.getLogger(__name__)
 
 #: Discord's limit on a message's content.
-MAX_CONTENT_LENGTH = 2000
+MAX_CONTENT_LENGTH = messages.CONTENT_MAX
 QUEUE = "outbox"
 #: The procrastinate task that delivers one row (defined in daylock.discord.tasks).
 DELIVER_TASK = "daylock.discord.deliver_outbox_message"
@@ -72,6 +73,7 @@ def outbox_enqueue(
     *,
     kind: str,
     content: str = "",
+    embeds: Sequence[Mapping[str, Any]] = (),
     channel_id: str | int | None = None,
     recipient_id: str | int | None = None,
     role_id: str | int | None = None,
@@ -87,12 +89,17 @@ def outbox_enqueue(
     rolls back, neither the row nor its delivery job exists. ``kind`` is an
     :class:`OutboxKind` value:
 
-    * ``channel_message``: ``channel_id`` and ``content``;
-    * ``direct_message``: ``recipient_id`` (the Discord user id) and ``content``;
+    * ``channel_message``: ``channel_id`` and ``content`` and/or ``embeds``;
+    * ``direct_message``: ``recipient_id`` (the Discord user id) and ``content`` and/or
+      ``embeds``;
     * ``role_grant`` / ``role_remove``: ``recipient_id`` and ``role_id``; ``guild_id``
       defaults to this environment's guild.
 
-    Nothing in the text pings anyone: only ``mention_user_ids`` are allowed to be
+    A message is usually built by :mod:`daylock.discord.messages`
+    (``**post.outbox_fields()``). ``embeds`` are Discord's embed objects, checked here
+    against Discord's documented limits (a row Discord would refuse is never written);
+    the row stores content, embeds and ``allowed_mentions`` exactly as delivery sends
+    them. Nothing in the text pings anyone: only ``mention_user_ids`` are allowed to be
     mentioned (``@everyone`` and role mentions never are). ``reason`` (role changes)
     goes to the server's audit log with the row's number. The environment is stamped
     on the row; whether it is ever sent is decided at delivery.
@@ -123,14 +130,17 @@ def outbox_enqueue(
         required=is_role,
     )
     if is_message:
-        if not content.strip():
-            raise OutboxError(f"content is required for a {kind.label.lower()}")
+        if not content.strip() and not embeds:
+            raise OutboxError(f"content or an embed is required for a {kind.label.lower()}")
         if len(content) > MAX_CONTENT_LENGTH:
             raise OutboxError(
                 f"content is {len(content)} characters; Discord allows {MAX_CONTENT_LENGTH}"
             )
-    elif content:
-        raise OutboxError("a role change has no content")
+        problem = messages.embeds_problem(embeds)
+        if problem:
+            raise OutboxError(f"{problem}: Discord would refuse the message (50035)")
+    elif content or embeds:
+        raise OutboxError("a role change has no content and no embeds")
     if reason and is_message:
         raise OutboxError("only a role change has an audit-log reason")
     mentions = [_snowflake("mention_user_ids", user, required=True) for user in mention_user_ids]
@@ -139,12 +149,13 @@ def outbox_enqueue(
         message = OutboxMessage.objects.create(
             kind=kind,
             content=content,
+            embeds=[dict(embed) for embed in embeds],
             channel_id=channel,
             recipient_id=recipient,
             role_id=role,
             guild_id=guild,
             source=source[:200],
-            allowed_mentions={"parse": [], "users": mentions},
+            allowed_mentions=allowed_mentions_for({"users": mentions}) if is_message else {},
             nonce=new_nonce(),
             environment=cfg.app_env.value,
             audit_reason=" ".join(reason.split())[:AUDIT_REASON_MAX],

@@ -9,9 +9,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from daylock import config
+from daylock import clock, config
 from daylock.accounts import permissions
-from daylock.discord import selectors, services
+from daylock.discord import delivery, rendering, selectors, services
 from daylock.discord.models import OutboxStatus
 
 View = Callable[..., HttpResponse]
@@ -23,18 +23,26 @@ def outbox_list(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status") or None
     if status is not None and status not in OutboxStatus.values:
         status = None
-    rows = selectors.outbox_list(status=status, limit=PAGE_SIZE)
+    rows = list(selectors.outbox_list(status=status, limit=PAGE_SIZE))
     counts = selectors.outbox_counts()
+    hold = selectors.delivery_hold()
+    named = selectors.mention_names(
+        wanted=rendering.mentioned(rows), ask_discord=hold is not None and not hold.any
+    )
     return render(
         request,
         "discord/outbox_list.html",
         {
-            "rows": rows,
+            "rows": [
+                (m, rendering.target_text(m, named.names), rendering.preview(m, named.names))
+                for m in rows
+            ],
             "status": status,
             "statuses": [(value, label, counts[value]) for value, label in OutboxStatus.choices],
             "delivery_mode": config.current().discord_delivery.value,
             "page_size": PAGE_SIZE,
-            "hold": selectors.delivery_hold(),
+            "hold": hold,
+            "names_problem": named.problem,
         },
     )
 
@@ -44,13 +52,28 @@ def outbox_detail(request: HttpRequest, message_id: int) -> HttpResponse:
     message = selectors.outbox_get(message_id=message_id)
     if message is None:
         raise Http404("no such outbox message")
+    hold = selectors.delivery_hold()
+    named = selectors.mention_names(
+        wanted=rendering.mentioned([message]), ask_discord=hold is not None and not hold.any
+    )
+    show_content = selectors.outbox_content_visible(message)
     return render(
         request,
         "discord/outbox_detail.html",
         {
             "m": message,
-            "show_content": selectors.outbox_content_visible(message),
-            "hold": selectors.delivery_hold(),
+            "show_content": show_content,
+            "shown": rendering.render(
+                message, named.names, now=clock.now(), request=delivery.request_of(message)
+            )
+            if show_content
+            else None,
+            "target": rendering.target_text(message, named.names),
+            "pings": [
+                named.names.user(user)[0] for user in message.allowed_mentions.get("users", [])
+            ],
+            "hold": hold,
+            "names_problem": named.problem,
         },
     )
 

@@ -28,7 +28,7 @@ from django.db.models import Max, QuerySet
 from daylock import clock, config
 from daylock.accounts.models import DiscordAccount, User
 from daylock.core.services import audit_record
-from daylock.discord import lifecycle
+from daylock.discord import lifecycle, messages
 from daylock.discord.models import OutboxKind, OutboxMessage, OutboxStatus
 from daylock.discord.services import outbox_enqueue
 from daylock.discord.signals import outbox_settled
@@ -53,9 +53,6 @@ from daylock.prizes.selectors import (
 )
 
 logger = logging.getLogger(__name__)
-
-#: Discord allows 2000 characters; announcements name at most this many winners.
-ANNOUNCE_MAX_NAMES = 40
 
 
 class DrawError(Exception):
@@ -434,9 +431,13 @@ def _fulfil(winner: DrawWinner, prize: Prize, discord: DiscordAccount | None, no
     winner.save(update_fields=["code", "fulfilled_at"])
 
 
-def _mention(uid: int, discord: dict[int, DiscordAccount]) -> str:
-    account = discord.get(uid)
-    return f"<@{account.discord_id}>" if account is not None else f"user {uid}"
+def _named(winner: DrawWinner, account: DiscordAccount | None) -> messages.Winner:
+    """A winner as Discord messages name them: mentioned, or "user N" without an account."""
+    return messages.Winner(
+        rank=winner.rank,
+        discord_id=account.discord_id if account is not None else None,
+        label=f"user {winner.user_id}",
+    )
 
 
 def _announce_winners(
@@ -445,21 +446,20 @@ def _announce_winners(
     winners: Sequence[DrawWinner],
     discord: dict[int, DiscordAccount],
 ) -> None:
-    tag = "[SIMULATED] " if draw.simulated else ""
     if prize.announce_channel_id:
-        shown = winners[:ANNOUNCE_MAX_NAMES]
-        names = ", ".join(_mention(w.user_id, discord) for w in shown)
-        more = f" and {len(winners) - len(shown)} more" if len(winners) > len(shown) else ""
-        body = f"winners: {names}{more}." if winners else "no eligible entrants, no winner."
         outbox_enqueue(
             kind="channel_message",
             channel_id=prize.announce_channel_id,
-            content=(
-                f"{tag}Draw for **{prize.name}** ({prize.event.name}) — {body} "
-                f"Verify it yourself: {draw_page_url(draw)}"
-            ),
-            mention_user_ids=[discord[w.user_id].discord_id for w in shown if w.user_id in discord],
             source=f"draw:{draw.pk}",
+            **messages.draw_winners(
+                event_name=prize.event.name,
+                prize_name=prize.name,
+                winners=[_named(w, discord.get(w.user_id)) for w in winners],
+                entrant_count=draw.entrant_count or 0,
+                url=draw_page_url(draw),
+                drawn_at=draw.drawn_at or clock.now(),
+                simulated=draw.simulated,
+            ).outbox_fields(),
         )
     for winner in winners:
         _dm_winner(draw, prize, winner, discord.get(winner.user_id))
@@ -470,16 +470,17 @@ def _dm_winner(
 ) -> None:
     if account is None:
         return
-    tag = "[SIMULATED — not a real prize] " if winner.simulated else ""
     outbox_enqueue(
         kind="direct_message",
         recipient_id=account.discord_id,
-        content=(
-            f"{tag}You won **{prize.name}** in {prize.event.name}! "
-            f"See your prize at {config.current().public_url}/prizes/mine/ "
-            f"(draw: {draw_page_url(draw)})"
-        ),
         source=f"draw:{draw.pk}:rank:{winner.rank}",
+        **messages.winner_dm(
+            event_name=prize.event.name,
+            prize_name=prize.name,
+            prizes_url=f"{config.current().public_url}/prizes/mine/",
+            draw_url=draw_page_url(draw),
+            simulated=winner.simulated,
+        ).outbox_fields(),
     )
 
 
@@ -543,18 +544,20 @@ def draw_reroll(
         account = _discord_of([next_id]).get(next_id)
         _fulfil(new, prize, account, now)
         if prize.announce_channel_id:
-            tag = "[SIMULATED] " if draw.simulated else ""
             outbox_enqueue(
                 kind="channel_message",
                 channel_id=prize.announce_channel_id,
-                content=(
-                    f"{tag}Reroll for **{prize.name}**: rank {current.rank} "
-                    f"({new_status.label.lower()}: {reason}) is replaced by rank {new.rank}, "
-                    f"{_mention(next_id, {next_id: account} if account else {})}. "
-                    f"Verify: {draw_page_url(draw)}"
-                )[:2000],
-                mention_user_ids=[account.discord_id] if account else [],
                 source=f"draw:{draw.pk}:reroll:{new.rank}",
+                **messages.reroll(
+                    prize_name=prize.name,
+                    replaced_rank=current.rank,
+                    status_label=new_status.label,
+                    reason=reason,
+                    new_winner=_named(new, account),
+                    url=draw_page_url(draw),
+                    rerolled_at=now,
+                    simulated=draw.simulated,
+                ).outbox_fields(),
             )
         _dm_winner(draw, prize, new, account)
         _audit(

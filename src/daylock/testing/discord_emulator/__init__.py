@@ -11,6 +11,7 @@ Used in three ways:
 
 Layout, one job per module: :mod:`.app` (the WSGI entry point that routes to an area),
 :mod:`.oauth` (OAuth2 and the Bearer lookups), :mod:`.bot` (the bot REST routes),
+:mod:`.message_body` (a message's content, embeds and mentions as Discord judges them),
 :mod:`.control` (``/_emulator/``), :mod:`.faults`, :mod:`.state` (everything remembered,
 behind one lock), :mod:`.web` (request/response plumbing), :mod:`.config`, :mod:`.server`
 and :mod:`.django_adapter` (how it is served).

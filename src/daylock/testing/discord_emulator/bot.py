@@ -4,8 +4,10 @@
 * ``GET /users/@me``: the bot the token belongs to (how Daylock proves whose bot it holds);
 * ``GET /channels/{id}``: the channel, whose ``guild_id`` says which server it is in;
 * ``POST /users/@me/channels``: open (or reopen) the DM channel with a user;
-* ``POST /channels/{id}/messages``: post a message, deduplicated by ``nonce`` per sender
-  when ``enforce_nonce`` is set, over a window measured on the emulator's clock;
+* ``POST /channels/{id}/messages``: post a message (content and embeds, judged by
+  :mod:`.message_body` against Discord's limits; its ``mentions`` resolved under
+  ``allowed_mentions``), deduplicated by ``nonce`` per sender when ``enforce_nonce``
+  is set, over a window measured on the emulator's clock;
   ``DELETE /channels/{id}/messages/{message}``: delete one;
 * ``PUT``/``DELETE /guilds/{guild}/members/{user}/roles/{role}``: grant or remove a role;
   ``GET /guilds/{guild}/members/{user}``: a member and their roles;
@@ -17,7 +19,9 @@ Each route refuses the way Discord does: ids that are not snowflakes (50035), un
 channels, guilds, roles and members (10003, 10004, 10011, 10007), a channel the bot
 cannot see (50001) or post in (50013), a non-text channel (50008), a role at or above
 the bot's highest role (50013), a user who does not accept DMs (50007) or shares no
-server with the bot (50278), DMs opened too fast (40003). Rate limits are enforced
+server with the bot (50278), DMs opened too fast (40003), a message over Discord's
+content or embed limits (50035, per field) or with nothing in it (50006). Rate limits
+are enforced
 (:mod:`.limits`): every answer carries Discord's rate-limit headers and a spent bucket
 answers 429.
 """
@@ -30,7 +34,7 @@ import secrets
 from typing import Any
 from urllib.parse import unquote
 
-from daylock.testing.discord_emulator import limits
+from daylock.testing.discord_emulator import limits, message_body
 from daylock.testing.discord_emulator.config import TEXT_CHANNEL_TYPES, EmulatedBot
 from daylock.testing.discord_emulator.state import EmulatorState
 from daylock.testing.discord_emulator.web import (
@@ -252,17 +256,18 @@ def _post_message(*, state: EmulatorState, request: Request, channel_id: str) ->
     elif not recipient.accepts_dms:
         return refusal(403, 50007, headers)
     body = json_object(request)
-    content = body.get("content") or ""
-    embeds = body.get("embeds") or []
-    if not isinstance(content, str) or len(content) > 2000:
-        raise _too_long("content", 2000)
-    if not content and not embeds:
-        return refusal(400, 50006, headers)
+    errors = message_body.body_errors(body)
     nonce = body.get("nonce")
     if nonce is not None:
         nonce = str(nonce)
         if len(nonce) > 25:
-            raise _too_long("nonce", 25)
+            errors |= _too_long("nonce", 25).errors
+    if errors:
+        raise BadBody(errors)
+    content = body.get("content") or ""
+    embeds = body.get("embeds") or []
+    if not content and not embeds:
+        return refusal(400, 50006, headers)
     shared = channel.shared_limit if channel is not None else None
     busy = limits.take_shared(state=state, channel_id=channel_id, limit=shared, headers=headers)
     if busy is not None:
@@ -277,12 +282,25 @@ def _post_message(*, state: EmulatorState, request: Request, channel_id: str) ->
                 if seen[1]["id"] in state.store.deleted:
                     return refusal(404, 10008, headers)
                 return json_response(200, _public_message(seen[1]), headers)
+        allowed = body.get("allowed_mentions")
+        pings = message_body.resolve_mentions(
+            content=content,
+            allowed=allowed,
+            user=lambda user_id: _mentioned_user(state, user_id, in_guild=channel is not None),
+            role_exists=(
+                None
+                if channel is None
+                else lambda role_id: (
+                    not state.config.guild_roles or state.config.role(role_id) is not None
+                )
+            ),
+        )
         message = {
             "id": state.snowflake(),
             "channel_id": channel_id,
             "type": 0,
             "content": content,
-            "embeds": embeds,
+            "embeds": message_body.rich(embeds),
             "tts": bool(body.get("tts", False)),
             "nonce": nonce,
             "author": {
@@ -294,11 +312,10 @@ def _post_message(*, state: EmulatorState, request: Request, channel_id: str) ->
                 "bot": True,
             },
             "timestamp": state.timestamp(at=now),
-            "mentions": [],
-            "mention_roles": [],
+            **pings,
             "pinned": False,
             # Not part of Discord's response; kept for the control API.
-            "allowed_mentions": body.get("allowed_mentions"),
+            "allowed_mentions": allowed,
             "dm_recipient_id": (dm["recipients"][0]["id"] if dm else None),
             "guild_id": channel.guild_id if channel is not None else None,
         }
@@ -310,6 +327,18 @@ def _post_message(*, state: EmulatorState, request: Request, channel_id: str) ->
             # The first message with a nonce is the one a repeat returns.
             state.store.nonces[(author.id, nonce)] = (now, message)
     return json_response(200, _public_message(message), headers)
+
+
+def _mentioned_user(state: EmulatorState, user_id: str, *, in_guild: bool) -> dict[str, Any] | None:
+    """A mentioned user as Discord lists them in ``mentions``: the user object, with
+    their ``member`` (without the user) in a guild channel when they are a member."""
+    user = state.config.user(user_id)
+    if user is None:
+        return None
+    found = user.user_object()
+    if in_guild and user.in_guild:
+        found["member"] = {k: v for k, v in user.member_object().items() if k != "user"}
+    return found
 
 
 def _public_message(message: dict[str, Any]) -> dict[str, Any]:
