@@ -303,7 +303,7 @@ def test_leaderboard_shows_the_player_after_solving(
     body = client.get("/events/walk/leaderboard/").content.decode()
     assert re.search(
         r'<tr data-rank="1" data-you="true" aria-current="true">\s*<td>1</td>\s*'
-        r"<td><strong>Me Myself</strong> \(you\)</td>",
+        r'<td><img class="avatar" src="[^"]+" alt=""[^>]*> <strong>Me Myself</strong> \(you\)</td>',
         body,
     ), body
     assert '<strong data-your-rank="1">#1</strong>' in body and "2 players listed" in body
@@ -565,10 +565,10 @@ def test_the_table_is_rendered_once_per_distinct_list(
     solve(shown, event, 1, Tier.NORMAL, after=minutes(1))
     for viewer in (me, you, me):
         client.force_login(viewer)
-        assert ">Shown</td>" in client.get("/events/memo/leaderboard/").content.decode()
+        assert "> Shown</td>" in client.get("/events/memo/leaderboard/").content.decode()
     assert len(renders) == 1
     DiscordAccount.objects.filter(user=shown).update(global_name="Renamed")
-    assert ">Renamed</td>" in client.get("/events/memo/leaderboard/").content.decode()
+    assert "> Renamed</td>" in client.get("/events/memo/leaderboard/").content.decode()
     client.force_login(shown)
     body = client.get("/events/memo/leaderboard/").content.decode()
     assert "<strong>Renamed</strong> (you)" in body

@@ -46,6 +46,10 @@ def user_login_from_discord(
 ) -> User:
     """Create or update the user behind a Discord profile and return them, ready to log in.
 
+    The profile and the member object are copied as Discord sends them at every login:
+    username, display name and avatar, the server nickname and guild avatar (what
+    :mod:`daylock.accounts.names` shows), and the guild roles.
+
     ``member`` is the guild member object, or None when the user is not in the guild: then
     nothing is created, an existing account is marked as having left the guild (so it is
     no longer eligible for prizes), and :class:`LoginRefused` is raised. Banned or
@@ -125,6 +129,8 @@ def _upsert(*, discord_id: str, profile: Mapping[str, Any], member: Mapping[str,
         account.username = username[:64]
         account.global_name = global_name[:64]
         account.avatar = str(profile.get("avatar") or "")[:128]
+        account.nick = str(member.get("nick") or "")[:64]
+        account.guild_avatar = str(member.get("avatar") or "")[:128]
         account.in_guild = True
         account.left_guild_at = None
         account.guild_role_ids = role_ids
