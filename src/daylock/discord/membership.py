@@ -31,9 +31,9 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from daylock import config
@@ -252,7 +252,8 @@ def _apply(*, members: dict[str, _Listed], started: datetime) -> dict[str, int]:
     """Write what the complete list says, in one transaction (see the module).
 
     Changed accounts are written in bulk, membership and names apart: a usual run
-    changes a handful of either, and each UPDATE names only its own columns."""
+    changes a handful of either, and each UPDATE names only its own columns; the first
+    run after names were added to the sync renames nearly everyone (see _names_write)."""
     counts = {"present": 0, "departed": 0, "rejoined": 0, "roles_changed": 0, "names_changed": 0}
     now = timezone.now()
     membership_changed: list[DiscordAccount] = []
@@ -309,11 +310,45 @@ def _apply(*, members: dict[str, _Listed], started: datetime) -> dict[str, int]:
             ["in_guild", "left_guild_at", "guild_role_ids", "updated_at"],
             batch_size=_BATCH,
         )
-        DiscordAccount.objects.bulk_update(
-            names_changed, [*_NAME_FIELDS, "updated_at"], batch_size=_BATCH
-        )
+        _names_write(names_changed, now=now)
         User.objects.bulk_update(users_changed, ["role", "is_staff"], batch_size=_BATCH)
     return counts
+
+
+#: Renamed accounts, a batch at a time: their new values as a VALUES list joined on the
+#: id (PostgreSQL and SQLite). Django's ``bulk_update`` writes a CASE with one WHEN per
+#: account for each column: 10,000 renamed members took about a minute that way.
+_NAMES_SQL = """
+WITH listed (id, {columns}) AS (VALUES {rows})
+UPDATE {table} SET {assignments}, updated_at = %s
+FROM listed WHERE {table}.id = listed.id
+"""
+
+
+def _names_write(accounts: list[DiscordAccount], *, now: datetime) -> None:
+    """Write the names and avatars of ``accounts`` (see :data:`_NAMES_SQL`)."""
+    if not accounts:
+        return
+    table = connection.ops.quote_name(DiscordAccount._meta.db_table)
+    columns = [connection.ops.quote_name(name) for name in _NAME_FIELDS]
+    assignments = ", ".join(f"{column} = listed.{column}" for column in columns)
+    size = min(_BATCH, connection.ops.bulk_batch_size(["id", *_NAME_FIELDS], accounts))
+    with connection.cursor() as cursor:
+        for start in range(0, len(accounts), size):
+            batch = accounts[start : start + size]
+            row = "(" + ", ".join(["%s"] * (len(columns) + 1)) + ")"
+            sql = _NAMES_SQL.format(
+                columns=", ".join(columns),
+                rows=", ".join([row] * len(batch)),
+                table=table,
+                assignments=assignments,
+            )
+            params: list[Any] = [
+                value
+                for account in batch
+                for value in (account.pk, *(getattr(account, f) for f in _NAME_FIELDS))
+            ]
+            cursor.execute(sql, [*params, now])
 
 
 # --- freshness ------------------------------------------------------------------------
