@@ -3,6 +3,9 @@ names, the avatar URLs on the configured CDN, and the CDN setting itself."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -149,3 +152,56 @@ def test_every_deployment_example_documents_the_cdn_setting() -> None:
     assert examples
     for example in examples:
         assert "DISCORD_CDN_BASE=" in example.read_text(), example.name
+
+
+# --- the Content-Security-Policy ---------------------------------------------------------
+
+
+def img_sources(header: str) -> list[str]:
+    for directive in header.split(";"):
+        words = directive.split()
+        if words and words[0] == "img-src":
+            return words[1:]
+    raise AssertionError(f"no img-src in {header!r}")
+
+
+@pytest.mark.django_db
+def test_pages_may_load_images_from_the_configured_cdn_and_no_other_plain_http_origin(
+    client: Any,
+) -> None:
+    """Day content may show https images (Markdown); besides those and this site, only
+    the CDN's origin, which is plain http when it is a local emulator."""
+    header = client.get("/healthz")["Content-Security-Policy"]
+    assert img_sources(header) == ["'self'", "https:", "http://127.0.0.1:9"]
+
+
+SHOW_IMG_SRC = (
+    "import daylock.settings as s; print(' '.join(s.CONTENT_SECURITY_POLICY['DIRECTIVES']"
+    "['img-src']))"
+)
+
+
+@pytest.mark.parametrize(
+    ("cdn", "expected"),
+    [
+        ("", "'self' https: http://127.0.0.1:8000"),  # the embedded emulator's origin
+        ("http://cdn.internal:8080/media", "'self' https: http://cdn.internal:8080"),
+    ],
+)
+def test_the_policy_follows_the_cdn_setting(tmp_path: Path, cdn: str, expected: str) -> None:
+    env = {
+        "PATH": os.environ["PATH"],
+        "APP_ENV": "development",
+        "DAYLOCK_VAR_DIR": str(tmp_path),
+        "DISCORD_CDN_BASE": cdn,
+    }
+    shown = subprocess.run(
+        [sys.executable, "-c", SHOW_IMG_SRC],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip() == expected
