@@ -146,3 +146,15 @@ def test_a_nickname_with_markup_renders_as_text_in_the_header_and_profile(
         page = response.content.decode()
         assert SCRIPT not in page, path
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page, path
+
+
+def test_the_admin_lists_users_by_discord_name_and_finds_them_by_nickname() -> None:
+    operator = User.objects.create_superuser("root", password="x")
+    client = Client()
+    client.force_login(operator)
+    user = UserFactory(username="pat", discord__username="pat", discord__discord_id="4242")
+    DiscordAccount.objects.filter(user=user).update(nick="Patty <3", global_name="Pat")
+    page = client.get("/admin/accounts/user/").content.decode()
+    assert "Patty &lt;3 (@pat, 4242)" in page
+    found = client.get("/admin/accounts/user/", {"q": "Patty"}).content.decode()
+    assert "Patty &lt;3 (@pat, 4242)" in found and "root" not in found.split("<tbody>")[-1]

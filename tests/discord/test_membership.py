@@ -421,9 +421,9 @@ for i in range(3):
     DiscordAccount.objects.create(user=user, discord_id=str(400 + i), username=f"m{i}")
 Listed = membership._Listed
 members = {
-    "400": Listed([], "m0", "", "", "Nick <0>", "a_ff"),
-    "401": Listed([], "m1-new", "Member One", "beef", "", ""),
-    "402": Listed([], "m2", "", "", "", ""),
+    "400": Listed([], ("m0", "", "", "Nick <0>", "a_ff")),
+    "401": Listed([], ("m1-new", "Member One", "beef", "", "")),
+    "402": Listed([], ("m2", "", "", "", "")),
 }
 print(membership._apply(members=members, started=started)["names_changed"])
 for row in DiscordAccount.objects.order_by("discord_id").values_list(

@@ -38,7 +38,11 @@ from django.utils import timezone
 
 from daylock import config
 from daylock.accounts.models import DiscordAccount, GuildSync, User
-from daylock.accounts.services import user_role_from_guild
+from daylock.accounts.services import (
+    DISCORD_NAME_FIELDS,
+    discord_names,
+    user_role_from_guild,
+)
 from daylock.core.services import audit_record
 from daylock.discord.client import DiscordClient, DiscordError, PermanentError, client_for
 
@@ -81,23 +85,12 @@ class SyncResult:
 
 
 class _Listed(NamedTuple):
-    """What the member list says of one linked account's member (the fields login
-    copies from the profile and the member object)."""
+    """What the member list says of one linked account's member: their guild roles, and
+    their names and avatars as login stores them
+    (:func:`daylock.accounts.services.discord_names`)."""
 
     role_ids: list[str]
-    username: str
-    global_name: str
-    avatar: str
-    nick: str
-    guild_avatar: str
-
-    @property
-    def names(self) -> tuple[str, str, str, str, str]:
-        return (self.username, self.global_name, self.avatar, self.nick, self.guild_avatar)
-
-
-#: The account's fields :attr:`_Listed.names` holds, in its order.
-_NAME_FIELDS = ("username", "global_name", "avatar", "nick", "guild_avatar")
+    names: tuple[str, str, str, str, str]
 
 
 def _member_pages(
@@ -130,21 +123,10 @@ def _user_of(member: dict[str, object]) -> dict[str, object]:
     return user
 
 
-def _text(value: object, limit: int) -> str:
-    """A string field of Discord's as login stores it (``null`` and absent: empty)."""
-    return str(value or "")[:limit]
-
-
 def _listed(member: dict[str, object], user: dict[str, object]) -> _Listed:
     raw = member.get("roles") or []
-    return _Listed(
-        role_ids=[str(r) for r in raw] if isinstance(raw, list) else [],
-        username=_text(user.get("username"), 64) or f"discord-{user['id']}",
-        global_name=_text(user.get("global_name"), 64),
-        avatar=_text(user.get("avatar"), 128),
-        nick=_text(member.get("nick"), 64),
-        guild_avatar=_text(member.get("avatar"), 128),
-    )
+    role_ids = [str(r) for r in raw] if isinstance(raw, list) else []
+    return _Listed(role_ids, discord_names(user=user, member=member))
 
 
 def _read_members(
@@ -278,8 +260,8 @@ def _apply(*, members: dict[str, _Listed], started: datetime) -> dict[str, int]:
                     counts["rejoined"] += 1
                 account.in_guild = True
                 account.left_guild_at = None
-                if member.names != tuple(getattr(account, f) for f in _NAME_FIELDS):
-                    for name, value in zip(_NAME_FIELDS, member.names, strict=True):
+                if member.names != tuple(getattr(account, f) for f in DISCORD_NAME_FIELDS):
+                    for name, value in zip(DISCORD_NAME_FIELDS, member.names, strict=True):
                         setattr(account, name, value)
                     account.updated_at = now
                     names_changed.append(account)
@@ -330,9 +312,9 @@ def _names_write(accounts: list[DiscordAccount], *, now: datetime) -> None:
     if not accounts:
         return
     table = connection.ops.quote_name(DiscordAccount._meta.db_table)
-    columns = [connection.ops.quote_name(name) for name in _NAME_FIELDS]
+    columns = [connection.ops.quote_name(name) for name in DISCORD_NAME_FIELDS]
     assignments = ", ".join(f"{column} = listed.{column}" for column in columns)
-    size = min(_BATCH, connection.ops.bulk_batch_size(["id", *_NAME_FIELDS], accounts))
+    size = min(_BATCH, connection.ops.bulk_batch_size(["id", *DISCORD_NAME_FIELDS], accounts))
     with connection.cursor() as cursor:
         for start in range(0, len(accounts), size):
             batch = accounts[start : start + size]
@@ -346,7 +328,7 @@ def _names_write(accounts: list[DiscordAccount], *, now: datetime) -> None:
             params: list[Any] = [
                 value
                 for account in batch
-                for value in (account.pk, *(getattr(account, f) for f in _NAME_FIELDS))
+                for value in (account.pk, *(getattr(account, f) for f in DISCORD_NAME_FIELDS))
             ]
             cursor.execute(sql, [*params, now])
 
