@@ -111,7 +111,8 @@ print(json.dumps({{
 """
 
 #: Run inside ``daylock shell -c``: real sessions for {count} players with a star on the
-#: bench event (not banned), drawn at random, written to {path} as "name session csrf".
+#: bench event (not banned), drawn at random, written to {path} as "name session csrf"
+#: (the name the header shows: their Discord name, which may contain spaces).
 SESSIONS = """
 import random
 from importlib import import_module
@@ -128,13 +129,13 @@ ids = list(LeaderboardEntry.objects.filter(event__slug={slug!r}, stars__gt=0,
 chosen = random.Random(7).sample(ids, {count})
 engine = import_module(settings.SESSION_ENGINE).SessionStore
 rows, cached, lines = [], {{}}, []
-for user in User.objects.filter(pk__in=chosen).order_by("?"):
+for user in User.objects.filter(pk__in=chosen).select_related("discord").order_by("?"):
     data = {{SESSION_KEY: str(user.pk), BACKEND_SESSION_KEY: settings.AUTHENTICATION_BACKENDS[0],
              HASH_SESSION_KEY: user.get_session_auth_hash()}}
     store = engine(get_random_string(32, VALID_KEY_CHARS))
     rows.append(store.create_model_instance(data))
     cached[store.cache_key] = data
-    lines.append(f"{{user.username}} {{store.session_key}} {{get_random_string(32)}}\\n")
+    lines.append(f"{{user.display_name}} {{store.session_key}} {{get_random_string(32)}}\\n")
 engine.get_model_class().objects.bulk_create(rows, batch_size=2000)
 caches[settings.SESSION_CACHE_ALIAS].set_many(cached, timeout=settings.SESSION_COOKIE_AGE)
 with open({path!r}, "w") as handle:
@@ -173,7 +174,7 @@ def _prime(url: str, players_file: Path, paths: list[str]) -> None:
     (imports, templates, its snapshot) must not time out 32 waiting connections."""
     import requests
 
-    name, session, csrf = players_file.read_text().splitlines()[0].split()
+    name, session, csrf = players_file.read_text().splitlines()[0].rsplit(" ", 2)
     cookies = {bench_http.SESSION_COOKIE: session, bench_http.CSRF_COOKIE: csrf}
     for _ in range(4):
         for path in paths:

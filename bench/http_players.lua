@@ -1,6 +1,7 @@
 -- Requests from many logged-in players for wrk (bench/bench_http.py), never one shared
 -- cookie: every request carries the session and CSRF cookies of a player read from a
--- file written by the benchmark (one line per player: "name session_key csrf_secret").
+-- file written by the benchmark (one line per player: "name session_key csrf_secret";
+-- the name, as the header shows it, may contain spaces).
 --
 --   wrk -t2 -c32 -d10s --latency -s bench/http_players.lua URL -- key=value ...
 --
@@ -64,7 +65,7 @@ function init(args)
   for line in io.lines(cfg.players) do
     local offset = index - first
     if offset >= 0 and offset < count and offset % stride == tid then
-      local name, session, csrf = line:match("^(%S+) (%S+) (%S+)$")
+      local name, session, csrf = line:match("^(.+) (%S+) (%S+)$")
       local player = {
         id = tostring(index),
         name = name,

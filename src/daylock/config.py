@@ -15,16 +15,23 @@ from __future__ import annotations
 
 import enum
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 BASE_DIR = Path(__file__).resolve().parent
 #: Where the development default keeps its SQLite file (``make run``).
 VAR_DIR = Path(os.environ.get("DAYLOCK_VAR_DIR", Path.cwd() / "var"))
 
 DISCORD_API_DEFAULT = "https://discord.com/api/v10"
+#: Discord's CDN (avatars), which goes with Discord's API.
+DISCORD_CDN_DEFAULT = "https://cdn.discordapp.com"
+#: Hosts of Discord's own API: their CDN is :data:`DISCORD_CDN_DEFAULT`.
+DISCORD_API_HOSTS = frozenset(
+    {"discord.com", "discordapp.com", "canary.discord.com", "ptb.discord.com"}
+)
 #: Where the in-process Discord emulator is mounted in development.
 EMULATOR_MOUNT = "/_emulator/discord"
 #: The OAuth2 callback path; the full callback URL is ``PUBLIC_URL + OAUTH_CALLBACK_PATH``.
@@ -253,6 +260,9 @@ class Config:
     discord_guild_id: str
     discord_api_base: str
     discord_delivery: DeliveryMode
+    #: Where avatars are loaded from (``DISCORD_CDN_BASE``); None: the CDN that goes
+    #: with ``discord_api_base`` (:attr:`discord_cdn`).
+    discord_cdn_base: str | None = None
     discord_allowed_channel_ids: frozenset[str] = field(default_factory=frozenset)
     production_discord_ids: frozenset[str] = field(default_factory=frozenset)
     discord_admin_role_ids: frozenset[str] = field(default_factory=frozenset)
@@ -271,6 +281,13 @@ class Config:
     @property
     def is_production(self) -> bool:
         return self.policy.is_production
+
+    @property
+    def discord_cdn(self) -> str:
+        """Discord's CDN for avatars: ``DISCORD_CDN_BASE``, else the one that goes with
+        ``DISCORD_API_BASE`` (:func:`cdn_base_for`), so pointing the API at an emulator
+        points avatars at it too."""
+        return self.discord_cdn_base or cdn_base_for(self.discord_api_base)
 
     @property
     def oauth_callback_url(self) -> str:
@@ -433,6 +450,32 @@ def check_redis_url(url: str) -> None:
         raise Refusal("config", f"REDIS_URL's path {parts.path!r} is not a DB number", fix)
 
 
+def cdn_base_for(api_base: str) -> str:
+    """The CDN that goes with an API base: Discord's CDN for Discord's API; for any
+    other (the emulator), the API's root, where the emulator serves the CDN's paths
+    (``…/api/v10`` → ``…``)."""
+    parts = urlsplit(api_base)
+    if (parts.hostname or "") in DISCORD_API_HOSTS:
+        return DISCORD_CDN_DEFAULT
+    path = re.sub(r"/api(?:/v\d+)?/*$", "", parts.path).rstrip("/")
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+def _cdn_base(environ: Mapping[str, str]) -> str | None:
+    raw = environ.get("DISCORD_CDN_BASE", "").strip().rstrip("/")
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in {"http", "https"} or not parts.netloc or parts.query or parts.fragment:
+        raise Refusal(
+            "config",
+            f"DISCORD_CDN_BASE={raw!r} is not an http(s) URL without query",
+            "set DISCORD_CDN_BASE to https://cdn.discordapp.com, or leave it unset to use "
+            "the CDN that goes with DISCORD_API_BASE",
+        )
+    return raw
+
+
 def runserver_public_url(args: list[str]) -> str:
     """The origin ``runserver`` will listen on, from its arguments (Django's syntax:
     ``PORT``, ``ADDR:PORT``, ``[IPV6]:PORT``; default 127.0.0.1:8000)."""
@@ -546,6 +589,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         discord_guild_id=discord("DISCORD_GUILD_ID", "100000000000000002"),
         discord_api_base=api_base,
         discord_delivery=delivery,
+        discord_cdn_base=_cdn_base(environ),
         discord_allowed_channel_ids=_id_set(environ, "DISCORD_ALLOWED_CHANNEL_IDS"),
         production_discord_ids=_id_set(environ, "PRODUCTION_DISCORD_IDS"),
         # With the embedded emulator, its Admin and Moderator roles count unless set.

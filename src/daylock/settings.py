@@ -156,15 +156,17 @@ X_FRAME_OPTIONS = "DENY"
 # and the login's POST answers with a redirect to Discord's authorize page, which
 # Chromium checks against form-action too, so Discord's origin (DISCORD_API_BASE's) is
 # listed. Images may also come over https: day content is Markdown that allows <img>
-# (no code runs from an image). The Django admin needs no relaxation: its templates
-# have no inline script or style attribute.
+# (no code runs from an image); and from Discord's CDN, whatever its scheme: avatars
+# (the emulator's CDN outside production, often plain http). The Django admin needs no
+# relaxation: its templates have no inline script or style attribute.
 _discord = urlsplit(DAYLOCK.discord_api_base)
+_cdn = urlsplit(DAYLOCK.discord_cdn)
 CONTENT_SECURITY_POLICY: dict[str, object] = {
     "DIRECTIVES": {
         "default-src": [SELF],
         "script-src": [SELF],
         "style-src": [SELF],
-        "img-src": [SELF, "https:"],
+        "img-src": [SELF, "https:", f"{_cdn.scheme}://{_cdn.netloc}"],
         "object-src": [NONE],
         "base-uri": [SELF],
         "frame-ancestors": [NONE],

@@ -117,7 +117,7 @@ def test_full_login_creates_admin_with_discord_account(emu: RunningEmulator) -> 
     assert account.in_guild
     assert set(account.guild_role_ids) == {ADMIN_ROLE_ID, PLAYER_ROLE_ID}
     home = client.get("/").content.decode()
-    assert "ada" in home
+    assert '<span class="who">Ada Admin<' in home  # the header names them as Discord does
     assert "Log out" in home
     # Issue 14: the Discord admin can author in the Django admin (the role table decides).
     admin_index = client.get("/admin/")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from datetime import timedelta
 from io import StringIO
@@ -11,6 +12,8 @@ from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from procrastinate.contrib.django import app
 
@@ -149,6 +152,96 @@ def test_roles_follow_the_guild_by_the_login_rule(daylock_discord: RunningEmulat
     again = membership.members_sync(trigger="test")
     assert (again.roles_changed, again.departed) == (0, 0)
     assert AuditLog.objects.filter(action="accounts.role_synced").count() == 3
+
+
+def account_writes(queries: CaptureQueriesContext) -> list[str]:
+    """The statements among ``queries`` that wrote Discord accounts."""
+    table = re.escape(DiscordAccount._meta.db_table)
+    sql = (query["sql"] for query in queries.captured_queries)
+    return [text for text in sql if re.search(rf'\bUPDATE "?{table}"?', text)]
+
+
+def _named_member(i: int, **changes: Any) -> EmulatedUser:
+    fields: dict[str, Any] = {
+        "username": f"member{i}",
+        "global_name": f"Member {i}",
+        "roles": [PLAYER_ROLE_ID],
+    }
+    return EmulatedUser(str(CROWD_BASE + i), **(fields | changes))
+
+
+def test_a_sync_copies_changed_names_and_avatars_and_leaves_unchanged_accounts_alone(
+    daylock_discord: RunningEmulator,
+) -> None:
+    daylock_discord.reset(default_config(users=[_named_member(i) for i in range(6)]))
+    users = [linked(CROWD_BASE + i) for i in range(6)]
+    gone = linked(CROWD_BASE + 99, discord__nick="Kept")
+    first = membership.members_sync(trigger="test")
+    # The factory's accounts knew only a username: the first sync copies every name.
+    assert first.names_changed == 6
+    assert account(users[3]).global_name == "Member 3"
+    assert account(gone).nick == "Kept"  # not listed: nothing to copy, nothing erased
+    # On Discord: a nickname, a display name, a username, an avatar and a guild avatar
+    # change; member 5 changes nothing.
+    changed = {
+        0: {"nick": "Zero <b>"},
+        1: {"global_name": "One Renamed"},
+        2: {"username": "member2-new"},
+        3: {"avatar": "a_0123abcd"},
+        4: {"guild_avatar": "9f9f9f9f", "nick": "Four"},
+    }
+    members = [_named_member(i, **changed.get(i, {})) for i in range(6)]
+    daylock_discord.reset(default_config(users=members))
+    before = {user.pk: account(user).updated_at for user in users}
+    audits = AuditLog.objects.count()
+
+    with CaptureQueriesContext(connection) as queries:
+        result = membership.members_sync(trigger="test")
+
+    assert result.names_changed == 5
+    assert GuildSync.objects.get(pk=result.sync_id).names_changed == 5
+    assert "5 name or avatar change(s)" in result.summary()
+    assert account(users[0]).nick == "Zero <b>"
+    assert account(users[0]).display_name == "Zero <b>"
+    assert account(users[1]).display_name == "One Renamed"
+    assert account(users[2]).username == "member2-new"
+    assert account(users[3]).avatar == "a_0123abcd"
+    assert (account(users[4]).guild_avatar, account(users[4]).nick) == ("9f9f9f9f", "Four")
+    assert account(users[5]).updated_at == before[users[5].pk]  # unchanged: not written
+    assert all(account(users[i]).updated_at > before[users[i].pk] for i in changed)
+    assert AuditLog.objects.count() == audits  # names alone are not audited
+    writes = account_writes(queries)
+    assert len(writes) == 1, writes  # five accounts, one statement
+
+
+def test_a_sync_writes_names_in_bulk_whatever_the_number_changed(
+    daylock_discord: RunningEmulator,
+) -> None:
+    """2,500 renamed members: three UPDATE statements (1,000 accounts each), not 2,500."""
+    count = 2500
+    users = User.objects.bulk_create([User(username=f"bulk{i}") for i in range(count)])
+    DiscordAccount.objects.bulk_create(
+        DiscordAccount(
+            user=user,
+            discord_id=str(CROWD_BASE + i),
+            username=f"member{i}",
+            global_name=f"Member {i}",
+            in_guild=True,
+            guild_role_ids=[PLAYER_ROLE_ID],
+        )
+        for i, user in enumerate(users)
+    )
+    renamed = [_named_member(i, nick=f"Nick {i}") for i in range(count)]
+    daylock_discord.reset(default_config(users=renamed, rate_limit_per_bucket=100))
+    with CaptureQueriesContext(connection) as queries:
+        result = membership.members_sync(trigger="test")
+    assert (result.names_changed, result.accounts_present) == (count, count)
+    assert len(account_writes(queries)) == 3
+    assert DiscordAccount.objects.filter(nick__startswith="Nick ").count() == count
+    # Nothing differs any more: the next sync writes no account.
+    with CaptureQueriesContext(connection) as quiet:
+        assert membership.members_sync(trigger="test").names_changed == 0
+    assert account_writes(quiet) == []
 
 
 def test_seeded_test_accounts_and_fresher_logins_are_left_alone(
@@ -315,3 +408,42 @@ def test_the_periodic_task_runs_the_sync(daylock_discord: RunningEmulator) -> No
     assert "2 member(s)" in summary
     assert GuildSync.objects.get().trigger == "worker"
     assert membership.membership_freshness().fresh
+
+
+SQLITE_APPLY = """
+from datetime import timedelta
+from django.utils import timezone
+from daylock.accounts.models import DiscordAccount, User
+from daylock.discord import membership
+started = timezone.now() + timedelta(seconds=1)
+for i in range(3):
+    user = User.objects.create(username=f"p{i}")
+    DiscordAccount.objects.create(user=user, discord_id=str(400 + i), username=f"m{i}")
+Listed = membership._Listed
+members = {
+    "400": Listed([], ("m0", "", "", "Nick <0>", "a_ff")),
+    "401": Listed([], ("m1-new", "Member One", "beef", "", "")),
+    "402": Listed([], ("m2", "", "", "", "")),
+}
+print(membership._apply(members=members, started=started)["names_changed"])
+for row in DiscordAccount.objects.order_by("discord_id").values_list(
+    "username", "global_name", "avatar", "nick", "guild_avatar"
+):
+    print("|".join(row))
+"""
+
+
+def test_names_are_written_on_the_sqlite_development_default(tmp_path: object) -> None:
+    """The bulk write of names is plain SQL: the development default (SQLite) runs it."""
+    from tests.conftest import run_daylock
+
+    env = {"APP_ENV": "development", "DAYLOCK_VAR_DIR": str(tmp_path)}
+    assert run_daylock("migrate", "--no-input", env=env, timeout=120).returncode == 0
+    shown = run_daylock("shell", "-c", SQLITE_APPLY, env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip().splitlines()[-4:] == [
+        "2",
+        "m0|||Nick <0>|a_ff",
+        "m1-new|Member One|beef||",
+        "m2||||",
+    ]

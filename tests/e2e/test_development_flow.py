@@ -18,6 +18,7 @@ the login through the emulator below proves.
 from __future__ import annotations
 
 import contextlib
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -33,8 +34,10 @@ from tests.e2e.harness import Process, base_environ, free_port, wait_until
 
 pytestmark = pytest.mark.e2e
 
-#: The user the emulator's consent page offers as "Pat Player" (@pat).
+#: The user the emulator's consent page offers as "Pat Player" (@pat); pages name them
+#: as Discord does: no server nickname, so their display name.
 PLAYER = "pat"
+PLAYER_NAME = "Pat Player"
 WRONG_ANSWER = "certainly not the answer"
 COMMENT = "Friendly warm-up <b>html</b> (e2e)"
 
@@ -166,7 +169,11 @@ def test_development_default_as_a_new_user(
         page.get_by_role("button", name="Authorize").click()
         page.wait_for_url(f"{dev_server.public_url}{calendar}")
         assert_development_banner(page)
-        expect(page.locator(".site-header .who")).to_have_text(PLAYER)
+        expect(page.locator(".site-header .who")).to_have_text(PLAYER_NAME)
+        # Their Discord (default) avatar, from the emulator's CDN, allowed by the CSP.
+        avatar = page.locator(".site-header .who img.avatar")
+        expect(avatar).to_have_attribute("src", re.compile(r"/_emulator/discord/embed/avatars/"))
+        assert avatar.evaluate("img => img.complete && img.naturalWidth > 0")
 
         # The demo event's calendar: days 1-4 open (4 unlocked early), 5-7 locked.
         expect(page.get_by_role("heading", name="Daylock Demo")).to_be_visible()
@@ -238,7 +245,7 @@ def test_development_default_as_a_new_user(
         page.get_by_role("link", name="Profile").click()
         page.wait_for_url(f"{dev_server.public_url}/events/profile/")
         assert_development_banner(page)
-        expect(page.get_by_role("heading", name=PLAYER)).to_be_visible()
+        expect(page.get_by_role("heading", name=PLAYER_NAME)).to_be_visible()
         standing = page.locator(f"tr[data-event='{DEMO_SLUG}']")
         cells = standing.locator("td")
         expect(cells.nth(0)).to_have_text("Daylock Demo")

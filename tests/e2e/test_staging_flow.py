@@ -6,6 +6,7 @@ production's tables, Redis keys and Discord have not changed by a single byte.
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from pathlib import Path
 
@@ -146,7 +147,12 @@ def test_staging_flow_leaves_production_untouched(
         page.get_by_role("button", name="Authorize").click()
         page.wait_for_url(f"{staging.public_url}{day1}**")
         assert_staging_banner(page)
-        expect(page.locator(".site-header")).to_contain_text("pat")
+        # Named as Discord shows them (no nickname: the display name), with the avatar
+        # staging's emulator serves as Discord's CDN (the CSP allows its origin).
+        expect(page.locator(".site-header .who")).to_have_text("Pat Player")
+        avatar = page.locator(".site-header .who img.avatar")
+        expect(avatar).to_have_attribute("src", re.compile(f"^{re.escape(staging.emulator_url)}/"))
+        assert avatar.evaluate("img => img.complete && img.naturalWidth > 0")
         normal = page.locator("section.challenge#normal")
         normal.locator("input[name=answer]").fill("certainly not the answer")
         normal.get_by_role("button", name="Submit normal answer").click()

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.test import Client
 
 from daylock.accounts.models import DiscordAccount, LeaderboardVisibility, User
@@ -182,6 +183,69 @@ def test_names_are_escaped_on_the_page(client: Client) -> None:
     assert "&lt;b&gt;bold&lt;/b&gt;" in body and "<b>bold</b>" not in body
 
 
+def test_players_shown_by_name_appear_as_discord_shows_them_with_their_avatar(
+    client: Client,
+) -> None:
+    """Server nickname, else display name, else username (:mod:`daylock.accounts.names`);
+    the avatar on the configured CDN next to a name, never next to "anonymous #n"."""
+    event = EventFactory(slug="names", day_count=1)
+    nicknamed = player("n", global_name="Global N", leaderboard_visibility="name")
+    DiscordAccount.objects.filter(user=nicknamed).update(nick="Nick N", guild_avatar="a_9")
+    global_named = player("g", global_name="Global G", leaderboard_visibility="name")
+    plain = player("p", leaderboard_visibility="name")
+    anonymous = player("a", global_name="Global A")
+    DiscordAccount.objects.filter(user=anonymous).update(nick="Nick A", avatar="beef")
+    for n, user in enumerate((nicknamed, global_named, plain, anonymous)):
+        solve(user, event, 1, Tier.NORMAL, after=minutes(n))
+    rows = leaderboard_get(slug=event.slug, viewer=None).rows
+    assert [row.label for row in rows] == ["Nick N", "Global G", "p-discord", "anonymous #4"]
+    accounts = [DiscordAccount.objects.get(user=u) for u in (nicknamed, global_named, plain)]
+    assert [row.avatar_url for row in rows] == [*(a.avatar_url for a in accounts), ""]
+    cdn = settings.DAYLOCK.discord_cdn
+    assert rows[0].avatar_url.startswith(f"{cdn}/guilds/")
+    assert rows[2].avatar_url.startswith(f"{cdn}/embed/avatars/")
+    body = client.get("/events/names/leaderboard/").content.decode()
+    for row in rows[:3]:
+        assert f'<img class="avatar" src="{row.avatar_url}" alt=""' in body
+    assert body.count('<img class="avatar"') == 3  # none for the anonymous player
+    assert "Nick A" not in body and "Global A" not in body and "beef" not in body
+    entries = client.get("/events/names/leaderboard.json").json()["entries"]
+    assert [entry["name"] for entry in entries] == [row.label for row in rows]
+    assert all("avatar" not in key for entry in entries for key in entry)
+
+
+def test_hidden_banned_and_anonymous_players_nicknames_are_never_published(
+    client: Client,
+) -> None:
+    event = EventFactory(slug="secret", day_count=1)
+    hidden = player("h", leaderboard_visibility="hidden")
+    banned = player("b", is_banned=True, leaderboard_visibility="name")
+    anonymous = player("a")
+    shown = player("s", leaderboard_visibility="name")
+    for n, user in enumerate((hidden, banned, anonymous, shown)):
+        DiscordAccount.objects.filter(user=user).update(
+            nick=f"Secret {user.username}", global_name=f"Global {user.username}"
+        )
+        solve(user, event, 1, Tier.NORMAL, after=minutes(n))
+    page = client.get("/events/secret/leaderboard/").content.decode()
+    document = client.get("/events/secret/leaderboard.json").content.decode()
+    for text in (page, document):
+        assert "Secret s" in text
+        for secret in ("Secret h", "Secret b", "Secret a", "Global h", "Global b", "Global a"):
+            assert secret not in text
+
+
+def test_a_nickname_with_markup_renders_as_text_on_the_board(client: Client) -> None:
+    event = EventFactory(slug="nickesc", day_count=1)
+    sneaky = player("s", leaderboard_visibility="name")
+    DiscordAccount.objects.filter(user=sneaky).update(nick="<script>alert(1)</script>")
+    solve(sneaky, event, 1, Tier.NORMAL, after=minutes(1))
+    client.force_login(sneaky)  # the header and their own standing, as well as the table
+    body = client.get("/events/nickesc/leaderboard/").content.decode()
+    assert "<script>alert(1)</script>" not in body
+    assert body.count("&lt;script&gt;alert(1)&lt;/script&gt;") == 3
+
+
 def test_a_player_banned_or_hidden_since_the_snapshot_disappears_within_names_seconds(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -303,7 +367,7 @@ def test_leaderboard_shows_the_player_after_solving(
     body = client.get("/events/walk/leaderboard/").content.decode()
     assert re.search(
         r'<tr data-rank="1" data-you="true" aria-current="true">\s*<td>1</td>\s*'
-        r"<td><strong>Me Myself</strong> \(you\)</td>",
+        r'<td><img class="avatar" src="[^"]+" alt=""[^>]*> <strong>Me Myself</strong> \(you\)</td>',
         body,
     ), body
     assert '<strong data-your-rank="1">#1</strong>' in body and "2 players listed" in body
@@ -568,10 +632,10 @@ def test_the_table_is_rendered_once_per_distinct_list(
     solve(shown, event, 1, Tier.NORMAL, after=minutes(1))
     for viewer in (me, you, me):
         client.force_login(viewer)
-        assert ">Shown</td>" in client.get("/events/memo/leaderboard/").content.decode()
+        assert "> Shown</td>" in client.get("/events/memo/leaderboard/").content.decode()
     assert len(renders) == 1
     DiscordAccount.objects.filter(user=shown).update(global_name="Renamed")
-    assert ">Renamed</td>" in client.get("/events/memo/leaderboard/").content.decode()
+    assert "> Renamed</td>" in client.get("/events/memo/leaderboard/").content.decode()
     client.force_login(shown)
     body = client.get("/events/memo/leaderboard/").content.decode()
     assert "<strong>Renamed</strong> (you)" in body

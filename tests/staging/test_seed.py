@@ -30,7 +30,7 @@ def snapshot() -> dict[str, Any]:
             User.objects.values_list(
                 "username", "role", "is_banned", "is_staff", "first_name", "last_name",
                 "date_joined", "password", "discord__discord_id", "discord__global_name",
-                "discord__in_guild", "discord__guild_role_ids",
+                "discord__nick", "discord__in_guild", "discord__guild_role_ids",
             )
         ),
         "events": sorted(Event.objects.values_list("slug", "starts_on", "day_count", "time_zone")),

@@ -20,6 +20,7 @@ from django.http import HttpRequest, HttpResponse
 
 from daylock.accounts import services
 from daylock.accounts.models import DiscordAccount, User
+from daylock.accounts.names import display_name, linked_account
 
 #: Shown but not editable unless the viewer is a superuser.
 _OPERATOR_FIELDS = ("is_superuser", "is_staff", "last_login", "date_joined")
@@ -36,7 +37,9 @@ class DiscordAccountInline(admin.StackedInline[DiscordAccount, User]):
         "discord_id",
         "username",
         "global_name",
+        "nick",
         "avatar",
+        "guild_avatar",
         "in_guild",
         "guild_role_ids",
         "updated_at",
@@ -57,8 +60,17 @@ class UserAdmin(DjangoUserAdmin[User]):
         "is_staff",
         "last_login",
     )
+    #: The Discord column, without a query per row.
+    list_select_related = ("discord",)
     list_filter = ("role", "is_banned", "is_test_account", "is_staff", "discord__in_guild")
-    search_fields = ("username", "first_name", "discord__discord_id", "discord__username")
+    search_fields = (
+        "username",
+        "first_name",
+        "discord__discord_id",
+        "discord__username",
+        "discord__global_name",
+        "discord__nick",
+    )
     inlines = (DiscordAccountInline,)
     actions = ("ban_users", "unban_users")
     fieldsets = (
@@ -67,10 +79,13 @@ class UserAdmin(DjangoUserAdmin[User]):
     )
     readonly_fields = ("is_test_account",)
 
-    @admin.display(description="Discord")
+    @admin.display(description="Discord", ordering="discord__username")
     def discord_name(self, obj: User) -> str:
-        account = getattr(obj, "discord", None)
-        return f"{account.username} ({account.discord_id})" if account is not None else "—"
+        """As Discord shows them, with the username and id staff look people up by."""
+        account = linked_account(obj)
+        if account is None:
+            return "—"
+        return f"{display_name(account)} (@{account.username}, {account.discord_id})"
 
     @admin.action(description="Ban selected users", permissions=["change"])
     def ban_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:

@@ -1,7 +1,8 @@
 """The authentication backend: Django's ``ModelBackend``, except that a banned user is
 treated like a disabled one, so their existing sessions stop authenticating at the next
 request (no session sweep needed). The user's row is read on every request (Django's
-``get_user``): a ban or a role change applies at once."""
+``get_user``): a ban or a role change applies at once. Their Discord account comes in
+the same query: every page's header shows their Discord name and avatar."""
 
 from __future__ import annotations
 
@@ -24,5 +25,5 @@ class DaylockBackend(ModelBackend):
             pk = User._meta.pk.to_python(user_id)
         except ValidationError:
             return None
-        user = super().get_user(pk)
-        return user if isinstance(user, User) else None
+        user = User._default_manager.select_related("discord").filter(pk=pk).first()
+        return user if user is not None and self.user_can_authenticate(user) else None

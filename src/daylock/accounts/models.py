@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
+from daylock.accounts import names
+
 
 class Role(models.TextChoices):
     PLAYER = "player", "Player"
@@ -58,13 +60,34 @@ class User(AbstractUser):
     def is_admin(self) -> bool:
         return self.role == Role.ADMIN or self.is_superuser
 
+    @property
+    def display_name(self) -> str:
+        """As Discord shows them (:func:`daylock.accounts.names.user_display_name`)."""
+        return names.user_display_name(self)
+
+    @property
+    def avatar_url(self) -> str:
+        """Empty without a Discord account (:func:`daylock.accounts.names.user_avatar_url`)."""
+        return names.user_avatar_url(self)
+
 
 class DiscordAccount(models.Model):
+    """The Discord side of a user, as Discord last told it: at login and at every member
+    sync. How it is shown is decided in :mod:`daylock.accounts.names`."""
+
     user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="discord")
     discord_id = models.CharField(max_length=32, unique=True)
     username = models.CharField(max_length=64)
+    #: The user's display name on Discord (``global_name``); empty when they set none.
     global_name = models.CharField(max_length=64, blank=True)
+    #: The user's avatar hash (empty: Discord's default avatar).
     avatar = models.CharField(max_length=128, blank=True)
+    #: Their nickname on the configured guild (the member's ``nick``); empty when none.
+    #: ``db_default`` too: the seed's bulk load and raw inserts need not name it.
+    nick = models.CharField(max_length=64, blank=True, default="", db_default="")
+    #: Their avatar on the configured guild (the member's ``avatar`` hash); empty when
+    #: none, and the user's avatar shows.
+    guild_avatar = models.CharField(max_length=128, blank=True, default="", db_default="")
     in_guild = models.BooleanField(default=False)
     guild_role_ids = models.JSONField(default=list, blank=True)
     #: When Daylock noticed the member had left the guild (a member sync or a refused
@@ -74,6 +97,14 @@ class DiscordAccount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.username} ({self.discord_id})"
+
+    @property
+    def display_name(self) -> str:
+        return names.display_name(self)
+
+    @property
+    def avatar_url(self) -> str:
+        return names.avatar_url(self)
 
 
 class GuildSync(models.Model):
@@ -95,6 +126,8 @@ class GuildSync(models.Model):
     departed = models.PositiveIntegerField(default=0)
     rejoined = models.PositiveIntegerField(default=0)
     roles_changed = models.PositiveIntegerField(default=0)
+    #: Accounts whose username, display name, avatar, nickname or guild avatar changed.
+    names_changed = models.PositiveIntegerField(default=0, db_default=0)
     error = models.TextField(blank=True)
 
     class Meta:

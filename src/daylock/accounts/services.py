@@ -30,6 +30,26 @@ class LoginRefused(Exception):
         self.message = message
 
 
+#: The Discord account's fields that a login and a member sync copy from Discord, in the
+#: order of :func:`discord_names`.
+DISCORD_NAME_FIELDS = ("username", "global_name", "avatar", "nick", "guild_avatar")
+
+
+def discord_names(
+    *, user: Mapping[str, Any], member: Mapping[str, Any]
+) -> tuple[str, str, str, str, str]:
+    """The names and avatars of a Discord user object and their guild member object, as
+    Daylock stores them (:data:`DISCORD_NAME_FIELDS`): ``null`` and absent fields are
+    empty, values cut to the columns. One rule for login and the member sync."""
+    return (
+        str(user.get("username") or f"discord-{user['id']}")[:64],
+        str(user.get("global_name") or "")[:64],
+        str(user.get("avatar") or "")[:128],
+        str(member.get("nick") or "")[:64],
+        str(member.get("avatar") or "")[:128],
+    )
+
+
 def role_for_guild_roles(role_ids: Iterable[str]) -> Role:
     """The Daylock role that the configured Discord role ids give (highest wins)."""
     current = config.current()
@@ -45,6 +65,10 @@ def user_login_from_discord(
     *, profile: Mapping[str, Any], member: Mapping[str, Any] | None
 ) -> User:
     """Create or update the user behind a Discord profile and return them, ready to log in.
+
+    The profile and the member object are copied as Discord sends them at every login:
+    username, display name and avatar, the server nickname and guild avatar (what
+    :mod:`daylock.accounts.names` shows), and the guild roles.
 
     ``member`` is the guild member object, or None when the user is not in the guild: then
     nothing is created, an existing account is marked as having left the guild (so it is
@@ -122,9 +146,10 @@ def _upsert(*, discord_id: str, profile: Mapping[str, Any], member: Mapping[str,
         user_role_from_guild(user=user, role_ids=role_ids, discord_id=discord_id)
         user.save()
         account.user = user
-        account.username = username[:64]
-        account.global_name = global_name[:64]
-        account.avatar = str(profile.get("avatar") or "")[:128]
+        for field, value in zip(
+            DISCORD_NAME_FIELDS, discord_names(user=profile, member=member), strict=True
+        ):
+            setattr(account, field, value)
         account.in_guild = True
         account.left_guild_at = None
         account.guild_role_ids = role_ids

@@ -53,6 +53,7 @@ from django.db.models import F
 from django.http import Http404
 
 from daylock.accounts.models import DiscordAccount, LeaderboardVisibility, User
+from daylock.accounts.names import cdn_avatar_url, name_shown
 from daylock.events.models import (
     MAX_DAYS,
     Day,
@@ -349,7 +350,7 @@ _UNLISTED_SQL = "SELECT id FROM {user} WHERE (is_banned OR leaderboard_visibilit
 
 def _sql(template: str) -> str:
     columns = _COLUMNS.format(last_solved_us=_LAST_SOLVED_US[connection.vendor])
-    return template.format(columns=columns, **_T)
+    return template.format(columns=columns, person=_PERSON_COLUMNS, **_T)
 
 
 def _version_key(event_id: int) -> str:
@@ -442,6 +443,8 @@ class Row:
     #: Internal: to read the row's days for the JSON. Never shown or sent.
     user_id: int
     is_viewer: bool = False
+    #: The player's Discord avatar, shown with their name; empty when anonymous.
+    avatar_url: str = ""
 
     @property
     def total_time(self) -> str:
@@ -479,20 +482,35 @@ class Leaderboard:
 class _Person:
     listed: bool
     visibility: str
+    #: Their name and avatar as Discord shows them; read only for those shown by name.
     name: str
+    avatar_url: str
 
 
-def _person(banned: bool, visibility: str, username: str, global_name: str | None,
-            discord_username: str | None) -> _Person:  # fmt: skip
-    """Listed or not, and the display name: Discord's global name, else the Discord
-    username, else Daylock's username."""
+#: Who a user is on a leaderboard, after the columns that say which user (see _person).
+_PERSON_COLUMNS = """u.is_banned, u.leaderboard_visibility, u.username,
+       d.discord_id, d.username, d.global_name, d.nick, d.avatar, d.guild_avatar"""
+
+
+def _person(banned: bool, visibility: str, username: str, discord_id: str | None,
+            discord_username: str | None, global_name: str | None, nick: str | None,
+            avatar: str | None, guild_avatar: str | None) -> _Person:  # fmt: skip
+    """Listed or not, and for a player shown by name, their name and avatar as Discord
+    shows them (:mod:`daylock.accounts.names`; Daylock's username without a Discord
+    account)."""
     listed = not banned and visibility != LeaderboardVisibility.HIDDEN
-    return _Person(listed, visibility, global_name or discord_username or username)
+    if visibility != LeaderboardVisibility.NAME:
+        return _Person(listed, visibility, "", "")
+    if discord_id is None:
+        return _Person(listed, visibility, username, "")
+    name = name_shown(nick=nick, global_name=global_name, username=discord_username or username)
+    avatar_url = cdn_avatar_url(discord_id=discord_id, avatar=avatar, guild_avatar=guild_avatar)
+    return _Person(listed, visibility, name, avatar_url)
 
 
-#: Whether each user is listed now, and their display name.
+#: Whether each user is listed now, and their name and avatar.
 _PEOPLE_SQL = """
-SELECT u.id, u.is_banned, u.leaderboard_visibility, u.username, d.global_name, d.username
+SELECT u.id, {person}
 FROM {user} u LEFT JOIN {discord} d ON d.user_id = u.id
 WHERE u.id IN ({{ids}})
 """
@@ -516,10 +534,14 @@ def _people(snapshot: _Snapshot) -> dict[int, _Person]:
     return people
 
 
-def _label(person: _Person, anonymous_number: int) -> tuple[str, bool]:
+def _row(person: _Person, rank: int, anonymous_number: int, stars: int, total_seconds: int,
+         user_id: int, *, is_viewer: bool = False) -> Row:  # fmt: skip
+    """A line of the board: the player's name and avatar, or "anonymous #n"."""
     if person.visibility == LeaderboardVisibility.NAME:
-        return person.name, False
-    return f"anonymous #{anonymous_number}", True
+        return Row(rank, person.name, False, stars, total_seconds, user_id, is_viewer,
+                   person.avatar_url)  # fmt: skip
+    label = f"anonymous #{anonymous_number}"
+    return Row(rank, label, True, stars, total_seconds, user_id, is_viewer)
 
 
 @dataclass(frozen=True)
@@ -540,8 +562,7 @@ _EVENT_FIELDS = ("id", "slug", "name", "time_zone", "starts_on", "day_count", "p
 #: The event (published only) and, for a logged-in viewer, who they are now and their
 #: own row: one round trip, like the day page's.
 _PAGE_SQL = """
-SELECT {{event_columns}}, u.id, u.is_banned, u.leaderboard_visibility, u.username,
-       d.global_name, d.username, {columns}
+SELECT {{event_columns}}, u.id, {person}, {columns}
 FROM {event} e
 LEFT JOIN {user} u ON u.id = %(viewer)s
 LEFT JOIN {discord} d ON d.user_id = u.id
@@ -561,11 +582,12 @@ def _page_row(*, slug: str, viewer_id: int | None) -> tuple[Event, _Viewer | Non
         raise Http404("no such event")
     width = len(_EVENT_FIELDS)
     event = Event.from_db(connection.alias, list(_EVENT_FIELDS), list(found[:width]))
-    user_id, banned, visibility, username, global_name, discord_username, *row = found[width:]
+    user_id, *person_columns = found[width : width + 10]
     if user_id is None:
         return event, None
-    person = _person(banned, visibility, username, global_name, discord_username)
-    _, stars, total, last_us, number = row
+    person = _person(*person_columns)
+    _, stars, total, last_us, number = found[width + 10 :]
+    banned = bool(person_columns[0])
     viewer = _Viewer(user_id, banned, person, stars, total or 0, last_us or 0, number or 0)
     return event, viewer
 
@@ -626,13 +648,11 @@ def _assemble(
     for entry in shown:
         if entry is None:
             assert me is not None and me.stars is not None
-            label, anonymous = _label(me.person, me.anonymous_number)
-            rows.append(Row(len(rows) + 1, label, anonymous, me.stars, me.total_seconds,
-                            me.user_id, is_viewer=True))  # fmt: skip
+            rows.append(_row(me.person, len(rows) + 1, me.anonymous_number, me.stars,
+                             me.total_seconds, me.user_id, is_viewer=True))  # fmt: skip
         elif entry.user_id not in gone:
-            label, anonymous = _label(people[entry.user_id], entry.anonymous_number)
-            rows.append(Row(len(rows) + 1, label, anonymous, entry.stars, entry.total_seconds,
-                            entry.user_id))  # fmt: skip
+            rows.append(_row(people[entry.user_id], len(rows) + 1, entry.anonymous_number,
+                             entry.stars, entry.total_seconds, entry.user_id))  # fmt: skip
     standing = None
     if me is not None:
         visibility = me.person.visibility
@@ -641,8 +661,8 @@ def _assemble(
         elif me.stars is None or rank is None:
             standing = ViewerStanding(ViewerState.NO_STARS, None, visibility)
         else:
-            label, anonymous = _label(me.person, me.anonymous_number)
-            row = Row(rank, label, anonymous, me.stars, me.total_seconds, me.user_id, True)
+            row = _row(me.person, rank, me.anonymous_number, me.stars, me.total_seconds,
+                       me.user_id, is_viewer=True)  # fmt: skip
             state = ViewerState.LISTED if me.person.listed else ViewerState.HIDDEN
             standing = ViewerStanding(state, row, visibility)
     return Leaderboard(event=event, rows=rows, players=players, viewer=standing)

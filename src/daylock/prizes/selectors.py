@@ -19,6 +19,7 @@ from psycopg.rows import scalar_row
 
 from daylock import clock, config
 from daylock.accounts.models import DiscordAccount, User
+from daylock.accounts.names import display_name, linked_account, user_display_name
 from daylock.discord.membership import Freshness, membership_freshness
 from daylock.events.models import (
     EligibilityOverride,
@@ -277,9 +278,10 @@ def draw_winners(*, draw: Draw) -> QuerySet[DrawWinner]:
 
 
 def winner_label(winner: DrawWinner) -> str:
-    """How a winner is shown publicly: their Discord username, else their user id."""
-    discord = getattr(winner.user, "discord", None)
-    return discord.username if discord is not None else f"user {winner.user_id}"
+    """How a winner is shown publicly: by the name Discord shows for them
+    (:func:`daylock.accounts.names.display_name`), else by their entrant id."""
+    discord = linked_account(winner.user)
+    return display_name(discord) if discord is not None else f"user {winner.user_id}"
 
 
 def draw_public_record(*, draw: Draw) -> dict[str, Any]:
@@ -601,8 +603,8 @@ def prize_exclusions(*, prize: Prize) -> Exclusions:
 
 
 def _exclusion(user: User, override: EligibilityOverride | None, prize: Prize) -> Exclusion:
-    account: DiscordAccount | None = getattr(user, "discord", None)
-    name = account.username if account is not None else user.get_username()
+    account = linked_account(user)
+    name = user_display_name(user)
     if override is not None:
         why = f": {override.reason}" if override.reason else ""
         return Exclusion(user.pk, name, f"excluded by a staff override (test utility){why}")

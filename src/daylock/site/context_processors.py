@@ -16,15 +16,19 @@ from django.template.backends.utils import csrf_input
 from django.utils.functional import SimpleLazyObject
 
 from daylock import clock, config
+from daylock.accounts.names import user_avatar_url, user_display_name
 from daylock.accounts.permissions import is_staff_user
 
 
 @dataclass(frozen=True)
 class Viewer:
     signed_in: bool
+    #: As Discord shows them (:mod:`daylock.accounts.names`).
     name: str
     #: Sees the links to staff pages (the pages check again, this only hides links).
     staff: bool
+    #: Their Discord avatar; empty without a Discord account.
+    avatar_url: str = ""
 
 
 ANONYMOUS = Viewer(signed_in=False, name="", staff=False)
@@ -36,7 +40,12 @@ def frame(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     signed_in = user is not None and user.is_authenticated
     viewer = (
-        Viewer(signed_in=True, name=user.get_username(), staff=is_staff_user(user))
+        Viewer(
+            signed_in=True,
+            name=user_display_name(user),
+            staff=is_staff_user(user),
+            avatar_url=user_avatar_url(user),
+        )
         if user is not None and signed_in
         else ANONYMOUS
     )

@@ -58,6 +58,9 @@ ANIMALS = (
     "Otter", "Badger", "Crane", "Dingo", "Egret", "Ferret", "Gecko", "Heron", "Ibis", "Jackal",
     "Koala", "Lemur", "Marten", "Newt", "Ocelot", "Puffin", "Quokka", "Raven", "Stoat", "Tapir",
 )  # fmt: skip
+#: Every third seeded member has a server nickname, "<title> <animal>": staging then
+#: shows all three of Discord's names (nickname, display name, username).
+NICKNAME_TITLES = ("Captain", "Doc", "Chief", "Professor", "Ace", "Sir")
 COMMENTS = (
     "",
     "",
@@ -130,6 +133,8 @@ class PlannedUser:
     username: str
     role: str
     display: str
+    #: Server nickname ("" for none).
+    nick: str
     is_banned: bool
     in_guild: bool
     joined: datetime
@@ -156,6 +161,8 @@ def plan_users(
         role = Role.PLAYER if add else _role_for(i, total)
         player = role == Role.PLAYER
         display = f"{rng.choice(ADJECTIVES)} {rng.choice(ANIMALS)}"
+        # From n, not the generator: the rest of the data set stays as it was.
+        nick = f"{NICKNAME_TITLES[n % len(NICKNAME_TITLES)]} {display.split()[1]}"
         banned_roll, guild_roll = rng.random(), rng.random()
         planned.append(
             PlannedUser(
@@ -163,6 +170,7 @@ def plan_users(
                 username=f"{USERNAME_PREFIX}{role}-{n}",
                 role=role,
                 display=display,
+                nick=nick if n % 3 == 0 else "",
                 # A few players are banned or have left the guild: not eligible.
                 is_banned=player and banned_roll < 0.02,
                 in_guild=not player or guild_roll >= 0.05,
@@ -222,6 +230,7 @@ def _insert_users(planned: list[PlannedUser], anchor: datetime, bar: ProgressBar
             str(DISCORD_ID_BASE + p.n),
             p.username,
             p.display,
+            p.nick,
             "",
             p.in_guild,
             _guild_roles(p.role),
@@ -235,6 +244,7 @@ def _insert_users(planned: list[PlannedUser], anchor: datetime, bar: ProgressBar
             "discord_id",
             "username",
             "global_name",
+            "nick",
             "avatar",
             "in_guild",
             "guild_role_ids",

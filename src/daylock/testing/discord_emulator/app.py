@@ -9,6 +9,9 @@ Speaks the parts of Discord's API v10 that Daylock uses, under ``/api/v10``:
   deduplication, DM channels and role grants, refused where Discord refuses them, with
   rate limits enforced (:mod:`.limits`).
 
+Beside ``/api``, at the root, it stands in for Discord's CDN (:mod:`.cdn`): the users'
+avatars, unrecorded.
+
 Every API answer is checked against the invalid-request threshold first: past it, a
 Cloudflare-style ban (a 429 without JSON) answers everything until it lifts.
 
@@ -25,7 +28,7 @@ from __future__ import annotations
 import time
 from wsgiref.types import StartResponse, WSGIEnvironment
 
-from daylock.testing.discord_emulator import bot, control, oauth
+from daylock.testing.discord_emulator import bot, cdn, control, oauth
 from daylock.testing.discord_emulator.config import (
     ConfigError,
     EmulatorConfig,
@@ -60,6 +63,8 @@ class Emulator(EmulatorState):
         request = read_request(environ)
         if isinstance(request, Response):
             response = request
+        elif cdn.claims(request.path):
+            response = cdn.route(state=self, request=request)
         else:
             entry = self.record(request)
             response = self._handle(request, entry)

@@ -36,6 +36,9 @@ MODERATOR_USER_ID = "100000000000000102"
 PLAYER_USER_ID = "100000000000000103"
 SECOND_PLAYER_USER_ID = "100000000000000104"
 OUTSIDER_USER_ID = "100000000000000105"
+#: Avatar hashes of the default users (Discord's are 32 hex digits, ``a_`` if animated).
+ADMIN_AVATAR = "0c8e5e6a1f2b4d3c9a7b6e5d4c3b2a19"
+MODERATOR_GUILD_AVATAR = "a_5f0d1e2c3b4a59687766554433221100"
 
 
 class ConfigError(ValueError):
@@ -52,7 +55,9 @@ class EmulatedUser:
     avatar: str | None = None
     in_guild: bool = True
     roles: list[str] = field(default_factory=list)
+    #: The server nickname and the guild avatar hash of their membership.
     nick: str | None = None
+    guild_avatar: str | None = None
     joined_at: str = "2024-01-01T00:00:00.000000+00:00"
     bot: bool = False
     #: Discord's "Allow direct messages from server members" privacy setting: off, and a
@@ -81,7 +86,7 @@ class EmulatedUser:
         return {
             "user": self.user_object(),
             "nick": self.nick,
-            "avatar": None,
+            "avatar": self.guild_avatar,
             "roles": list(self.roles),
             "joined_at": self.joined_at,
             "premium_since": None,
@@ -341,6 +346,10 @@ def parse_users(raw: Any) -> list[EmulatedUser]:
 def default_config(**overrides: Any) -> EmulatorConfig:
     """A guild with an admin, a moderator, two players, and one user not in the guild.
 
+    Their names and avatars cover what Daylock shows (:mod:`daylock.accounts.names`):
+    Ada has an avatar, Mo a server nickname and a guild avatar, Sam a nickname only,
+    Pat neither (their display name and Discord's default avatar).
+
     Roles, lowest first: Player (1), Event Winner (2), the bot's own role (3), Moderator
     (4), Admin (5): the bot may grant Player and Event Winner, not the staff roles.
 
@@ -361,9 +370,20 @@ def default_config(**overrides: Any) -> EmulatorConfig:
         ],
         bot_role_ids=[BOT_ROLE_ID],
         users=[
-            EmulatedUser(ADMIN_USER_ID, "ada", "Ada Admin", roles=[ADMIN_ROLE_ID, PLAYER_ROLE_ID]),
             EmulatedUser(
-                MODERATOR_USER_ID, "mo", "Mo Moderator", roles=[MODERATOR_ROLE_ID, PLAYER_ROLE_ID]
+                ADMIN_USER_ID,
+                "ada",
+                "Ada Admin",
+                avatar=ADMIN_AVATAR,
+                roles=[ADMIN_ROLE_ID, PLAYER_ROLE_ID],
+            ),
+            EmulatedUser(
+                MODERATOR_USER_ID,
+                "mo",
+                "Mo Moderator",
+                nick="Mo (mod team)",
+                guild_avatar=MODERATOR_GUILD_AVATAR,
+                roles=[MODERATOR_ROLE_ID, PLAYER_ROLE_ID],
             ),
             EmulatedUser(PLAYER_USER_ID, "pat", "Pat Player", roles=[PLAYER_ROLE_ID]),
             EmulatedUser(SECOND_PLAYER_USER_ID, "sam", "Sam Second", nick="Sammy"),
