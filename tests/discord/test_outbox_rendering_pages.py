@@ -41,7 +41,9 @@ AT = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
 def guild(daylock_discord: RunningEmulator) -> RunningEmulator:
     daylock_discord.reset(default_config(channels=[GuildChannel(ANNOUNCE, "announcements")]))
     UserFactory(discord__discord_id=PLAYER_USER_ID, discord__global_name="Pat Player")
-    UserFactory(discord__discord_id=SECOND_PLAYER_USER_ID, discord__username="sam")
+    UserFactory(
+        discord__discord_id=SECOND_PLAYER_USER_ID, discord__username="sam", discord__nick="Sammy"
+    )
     UserFactory(discord__discord_id=HOSTILE_ID, discord__global_name='<script>alert("x")</script>')
     return daylock_discord
 
@@ -86,11 +88,11 @@ def test_the_detail_page_draws_the_message_with_names_not_ids(
     page = staff.get(f"/staff/outbox/{row.pk}/").content.decode()
     drawn = _rendered_message(page)
     text = unescape(re.sub(r"<[^>]+>", "", drawn))
-    assert "Congratulations @Pat Player, @sam, @<script>" in text
+    assert "Congratulations @Pat Player, @Sammy, @<script>" in text
     ranking = [
         unescape(re.sub(r"<[^>]+>", "", item)) for item in re.findall(r"<li>(.*?)</li>", drawn)
     ]
-    assert ranking == ["@Pat Player", "@sam", '@<script>alert("x")</script>']
+    assert ranking == ["@Pat Player", "@Sammy", '@<script>alert("x")</script>']
     assert '<ol class="dc-list" start="1">' in drawn
     assert "→ #announcements" in text
     # No raw id is shown: each stays in its mention's tooltip only.
@@ -102,7 +104,7 @@ def test_the_detail_page_draws_the_message_with_names_not_ids(
     assert 'href="https://daylock.example/prizes/draws/7/"' in drawn
     assert '<dt>Entrants</dt><dd><span class="dc-line">12</span></dd>' in drawn
     # Who is pinged, by name, in the table above.
-    assert "@Pat Player, @sam, @&lt;script&gt;" in page
+    assert "@Pat Player, @Sammy, @&lt;script&gt;" in page
     # The guild's directory was read from Discord (the emulator) for the channel's name.
     assert guild.requests(rf"/guilds/{guild.config.guild_id}/channels$")
 
@@ -179,7 +181,7 @@ def test_the_list_names_targets_and_mentions(guild: RunningEmulator, staff: Clie
     listed = re.search(rf'<tr data-outbox-id="{row.pk}".*?</tr>', page, re.S)
     assert listed is not None
     assert ">#announcements</span>" in listed[0]
-    assert "[SIMULATED] 🎉 Congratulations @Pat Player, @sam, @&lt;script&gt;" in listed[0]
+    assert "[SIMULATED] 🎉 Congratulations @Pat Player, @Sammy, @&lt;script&gt;" in listed[0]
     assert "+ 1 embed" in listed[0]
     assert 'data-label="preview"' in listed[0]  # each cell names itself on a phone
     dm_row = re.search(rf'<tr data-outbox-id="{dm.pk}".*?</tr>', page, re.S)

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from daylock.accounts.models import DiscordAccount
 from daylock.discord import messages, rendering
 from daylock.discord.models import OutboxMessage
 from daylock.discord.rendering import Names
@@ -243,8 +242,3 @@ def test_mentioned_collects_every_id_to_name() -> None:
     assert wanted.users == {PAT, "5"}
     assert wanted.roles == {ROLE, "6"}
     assert wanted.channels == {CHANNEL, "710000000000000009"}
-
-
-def test_the_display_name_is_the_global_name_else_the_username() -> None:
-    assert rendering.display_name(DiscordAccount(username="pat", global_name="Pat P.")) == "Pat P."
-    assert rendering.display_name(DiscordAccount(username="pat", global_name="")) == "pat"

@@ -28,14 +28,7 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup, escape
 
 if TYPE_CHECKING:  # names are read by the caller; this module reads no model
-    from daylock.accounts.models import DiscordAccount
     from daylock.discord.models import OutboxMessage
-
-
-def display_name(account: DiscordAccount) -> str:
-    """The name Discord shows for a user: their display name, else their username.
-    The one place the outbox pages read a user's name from."""
-    return account.global_name or account.username
 
 
 # --- the names a message needs --------------------------------------------------------------

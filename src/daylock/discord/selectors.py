@@ -9,6 +9,7 @@ from django.db.models import Count, QuerySet
 
 from daylock import config
 from daylock.accounts.models import DiscordAccount
+from daylock.accounts.names import display_name
 from daylock.discord import directory, rendering
 from daylock.discord.client import OPEN_DM_ROUTE, client_for
 from daylock.discord.models import OutboxMessage, OutboxStatus
@@ -64,7 +65,7 @@ def mention_names(*, wanted: rendering.Mentioned, ask_discord: bool) -> MentionN
     channels from the guild directory (:mod:`daylock.discord.directory`, cached; read
     from Discord only when ``ask_discord`` — not while Discord holds the bot back)."""
     users = {
-        account.discord_id: rendering.display_name(account)
+        account.discord_id: display_name(account)
         for account in DiscordAccount.objects.filter(discord_id__in=wanted.users)
     }
     roles: dict[str, str] = {}
