@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, expect
 
 from daylock import seeded_accounts
@@ -18,6 +19,7 @@ pytestmark = pytest.mark.e2e
 
 ADMIN = seeded_accounts.ROSTER[0]
 BANNED = next(a for a in seeded_accounts.ROSTER if a.banned)
+SERIOUS = {"critical", "serious"}
 GROUPS = ("Admins", "Moderators", "Players", "Banned in Daylock", "Not in the server")
 
 
@@ -43,6 +45,9 @@ def test_staging_qa_logs_in_as_the_seeded_admin_by_keyboard(
             admins.get_by_role("button", name=f"Log in as {ADMIN.username}")
         ).to_have_accessible_description(f"{ADMIN.display_name} · {ADMIN.story}")
         page.screenshot(path=str(artifacts / "qa-01-consent-seeded-accounts.png"), full_page=True)
+        violations = Axe().run(page).response["violations"]
+        serious = [(v["id"], v["impact"]) for v in violations if v["impact"] in SERIOUS]
+        assert serious == [], serious
         # Keyboard only: the first control on the page is the seeded admin's button.
         page.keyboard.press("Tab")
         focused = page.evaluate("document.activeElement.textContent")
