@@ -35,6 +35,7 @@ import psycopg
 import pytest
 import requests
 
+from daylock import seeded_accounts
 from daylock.testing.discord_emulator.config import PLAYER_USER_ID, WINNER_ROLE_ID
 from tests.e2e.conftest import Instances
 from tests.e2e.harness import Instance
@@ -48,8 +49,11 @@ ANSWERS = {1: "4", 2: "9"}
 STAGING_CHANNEL, STAGING_ROLE = "700000000000000700", "700000000000000713"
 PRODUCTION_CHANNEL, PRODUCTION_ROLE = "900000000000000700", WINNER_ROLE_ID
 #: The seeded player staging's test utility completes the event for.
-STAGING_PLAYER = "test-player-6"
-STAGING_PLAYER_DISCORD_ID = "1000006"
+STAGING_PLAYER = next(
+    a
+    for a in seeded_accounts.ROSTER
+    if a.role == seeded_accounts.PLAYER and a.in_guild and not a.banned
+)
 #: Per kind, what the life cycle of one event with one drawn prize sends: two "Day N is
 #: open", the last-day reminder, entries closed and results; one completion role; the
 #: winner's DM.
@@ -255,7 +259,7 @@ def play_staging(staging: Instance) -> tuple[int, int]:
     """The clock moves (and ticks at once), the test utility completes a seeded player,
     the same prize is drawn (simulated); the clock goes back to wall time."""
     ok(staging, "testtools", "clock", "set", "--forward", "1h")
-    ok(staging, "testtools", "complete", "--user", STAGING_PLAYER, "--event", SLUG,
+    ok(staging, "testtools", "complete", "--user", STAGING_PLAYER.username, "--event", SLUG,
        "--tier", "normal")  # fmt: skip
     event, prize = event_and_prize(staging)
     ok(staging, "discord", "sync-members")
@@ -345,7 +349,7 @@ def test_production_posts_reach_production_discord_and_stagings_never_do(
         STAGING_CHANNEL
     }
     grant = next(r for r in captured if r["kind"] == "role_grant")
-    assert (grant["recipient_id"], grant["role_id"]) == (STAGING_PLAYER_DISCORD_ID, STAGING_ROLE)
+    assert (grant["recipient_id"], grant["role_id"]) == (STAGING_PLAYER.discord_id, STAGING_ROLE)
     assert not any(r["discord_message_id"] for r in captured)
     assert emulator_get(staging, "messages") == []
     assert emulator_get(staging, "role-changes") == []

@@ -91,6 +91,16 @@ def test_players_after_the_roster_are_numbered_on() -> None:
     ) == {Role.PLAYER}
 
 
+def test_added_players_never_take_a_roster_number() -> None:
+    seed_database(SeedOptions(users=4), anchor=ANCHOR)
+    seed_database(SeedOptions(users=2), anchor=ANCHOR, add=True)
+    numbers = sorted(
+        int(d) - seeded_accounts.DISCORD_ID_BASE
+        for d in User.objects.values_list("discord__discord_id", flat=True)
+    )
+    assert numbers == [1, 3, 6, 7, 12, 13]
+
+
 def test_each_roster_player_is_what_its_note_promises() -> None:
     seed_database(SeedOptions(users=len(ROSTER)), anchor=ANCHOR)
     past = Event.objects.get(slug=PAST_SLUG)

@@ -483,8 +483,10 @@ def _bulk_load(users: int) -> contextlib.AbstractContextManager[None]:
 
 
 def next_user_number() -> int:
-    """The next free ``n`` of the reserved Discord id range (``--add``)."""
-    top = 0
+    """The next free ``n`` of the reserved Discord id range (``--add``), never one of
+    the roster's: its numbers stand for the roster's identities (the emulator offers
+    them), even where a small seed left some unused."""
+    top = len(seeded_accounts.ROSTER)
     for discord_id in DiscordAccount.objects.filter(discord_id__regex=r"^[0-9]{7}$").values_list(
         "discord_id", flat=True
     ):
