@@ -47,6 +47,8 @@ def test_the_tree_keeps_every_contract() -> None:
         ("config.py", "import daylock.guardrails", "a lower layer never imports"),
         ("guardrails.py", "import daylock.events.models", "a lower layer never imports"),
         ("core/services.py", "import daylock.accounts.permissions", "The core app imports no"),
+        ("seeded_accounts.py", "import daylock.config", "a lower layer never imports"),
+        ("seeded_accounts.py", "import daylock.staging.seed", "a lower layer never imports"),
     ],
 )
 def test_a_forbidden_import_breaks_the_lint(

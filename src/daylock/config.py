@@ -142,6 +142,10 @@ class EnvironmentPolicy:
     #: Also answer on localhost/127.0.0.1/testserver besides PUBLIC_URL's host.
     allows_local_hosts: bool
     seed_and_reset: bool
+    #: The Discord emulator, where this environment runs one (``daylock emulator``, the
+    #: embedded one), offers the seeded test accounts (:mod:`daylock.seeded_accounts`)
+    #: on its consent page. Production talks to Discord itself: never.
+    emulator_offers_seeded_accounts: bool
     embedded_emulator: bool
     #: ``daylock runserver PORT`` without a ``PUBLIC_URL`` serves (and takes its OAuth
     #: callback and emulator address) on that port, not the policy's default one.
@@ -178,6 +182,7 @@ POLICIES: Mapping[Environment, EnvironmentPolicy] = {
         outbox_full_content=False,
         allows_local_hosts=False,
         seed_and_reset=False,
+        emulator_offers_seeded_accounts=False,
         embedded_emulator=False,
         public_url_from_runserver=False,
         banner=None,
@@ -206,6 +211,7 @@ POLICIES: Mapping[Environment, EnvironmentPolicy] = {
         outbox_full_content=True,
         allows_local_hosts=True,
         seed_and_reset=True,
+        emulator_offers_seeded_accounts=True,
         embedded_emulator=False,
         public_url_from_runserver=False,
         banner="STAGING",
@@ -234,6 +240,7 @@ POLICIES: Mapping[Environment, EnvironmentPolicy] = {
         outbox_full_content=True,
         allows_local_hosts=True,
         seed_and_reset=True,
+        emulator_offers_seeded_accounts=True,
         embedded_emulator=True,
         public_url_from_runserver=True,
         banner="DEVELOPMENT",

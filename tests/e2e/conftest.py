@@ -35,12 +35,22 @@ CHROMIUM_ARGS = [
 ]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "production_discord: makes production talk to its Discord; runs after the tests "
+        "that assert production's Discord has seen only its own identity checks",
+    )
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Everything under tests/e2e is end-to-end (so `make test` never starts servers)."""
+    """Everything under tests/e2e is end-to-end (so `make test` never starts servers);
+    tests marked ``production_discord`` run last (a stable sort keeps the rest's order)."""
     here = Path(__file__).parent
     for item in items:
         if here in Path(str(item.path)).parents:
             item.add_marker(pytest.mark.e2e)
+    items.sort(key=lambda item: item.get_closest_marker("production_discord") is not None)
 
 
 @pytest.fixture(scope="session")

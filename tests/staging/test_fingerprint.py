@@ -14,6 +14,7 @@ ANCHOR = datetime(2026, 12, 1, tzinfo=UTC)
 SHAPERS = (
     "daylock.staging.seed",
     "daylock.staging.seed_prizes",
+    "daylock.seeded_accounts",  # the roster's identities
     "daylock.staging.bulk",
     "daylock.prizes.services",  # draw close and run
     "daylock.prizes.draw",

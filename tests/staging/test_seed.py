@@ -8,6 +8,7 @@ import pytest
 from django.core.management import call_command
 from django.db import transaction
 
+from daylock import seeded_accounts
 from daylock.accounts.models import DiscordAccount, Role, User
 from daylock.core.models import AuditLog
 from daylock.events.models import Event, Feedback, Progress, Tier
@@ -148,7 +149,9 @@ def test_seed_refuses_a_database_with_users_unless_add() -> None:
         int(d) - seed.DISCORD_ID_BASE
         for d in DiscordAccount.objects.values_list("discord_id", flat=True)
     )
-    assert numbers == list(range(1, 9))
+    # After the roster's numbers, which only the roster's identities may use.
+    first = len(seeded_accounts.ROSTER) + 1
+    assert numbers == list(range(first, first + 8))
     assert_completions_true()  # added players' completions too
     assert Event.objects.filter(slug=seed.PAST_SLUG).count() == 1
     assert not User.objects.filter(is_test_account=True).exclude(role=Role.PLAYER).exists()

@@ -14,7 +14,11 @@ Discord ids are ``1_000_000 + n``. A Discord snowflake is ``(milliseconds since
 months before Discord launched; real user ids are 17-20 digits. The range also keeps
 seeded users well clear of the emulator's and the production-id lists' 18-digit ids.
 Usernames start with ``test-``, e-mail addresses end in ``.invalid`` (RFC 2606: never
-deliverable), passwords are unusable, and ``is_test_account`` is set.
+deliverable), passwords are unusable, and ``is_test_account`` is set. The first
+accounts — admins, moderators, a player in each completion state, a banned player and
+one who left the server — are :data:`daylock.seeded_accounts.ROSTER`, whatever the
+options: staging's Discord emulator serves the same identities, so QA logs in as any of
+them from its consent page.
 
 Large seeds (``--users 100000``) write users, Discord accounts, progress and feedback
 with PostgreSQL ``COPY`` (see :mod:`daylock.staging.bulk`); events, days, prizes and
@@ -33,18 +37,16 @@ from typing import Any
 
 from django.db import transaction
 
-from daylock import clock, config
+from daylock import clock, config, seeded_accounts
 from daylock.accounts.models import DiscordAccount, Role, User
 from daylock.staging.bulk import constraints_rebuilt_after, insert_rows
 from daylock.staging.progressbar import ProgressBar
 
 DEFAULT_USERS = 50
 DEFAULT_RANDOM_SEED = 1
-#: Seeded Discord ids are DISCORD_ID_BASE + n (see the module docstring).
-DISCORD_ID_BASE = 1_000_000
-#: Below 2**22 a snowflake's timestamp part is 0 (2015-01-01T00:00:00.000Z).
-MAX_USERS = (1 << 22) - DISCORD_ID_BASE - 1
-USERNAME_PREFIX = "test-"
+#: Seeded Discord ids are DISCORD_ID_BASE + n (see :mod:`daylock.seeded_accounts`).
+DISCORD_ID_BASE = seeded_accounts.DISCORD_ID_BASE
+MAX_USERS = seeded_accounts.MAX_NUMBER
 
 RUNNING_SLUG = "staging-running"
 PAST_SLUG = "staging-past"
@@ -58,8 +60,8 @@ ANIMALS = (
     "Otter", "Badger", "Crane", "Dingo", "Egret", "Ferret", "Gecko", "Heron", "Ibis", "Jackal",
     "Koala", "Lemur", "Marten", "Newt", "Ocelot", "Puffin", "Quokka", "Raven", "Stoat", "Tapir",
 )  # fmt: skip
-#: Every third seeded member has a server nickname, "<title> <animal>": staging then
-#: shows all three of Discord's names (nickname, display name, username).
+#: Every third random player (and a few roster accounts) has a server nickname, "<title> <animal>":
+#: staging then shows all three of Discord's names (nickname, display name, username).
 NICKNAME_TITLES = ("Captain", "Doc", "Chief", "Professor", "Ace", "Sir")
 COMMENTS = (
     "",
@@ -141,41 +143,53 @@ class PlannedUser:
     password: str
 
 
-def _role_for(index: int, total: int) -> str:
-    """A few admins and moderators first, players after (at least one player)."""
-    admins = 2 if total >= 10 else (1 if total >= 3 else 0)
-    moderators = 3 if total >= 10 else (1 if total >= 4 else 0)
-    if index < admins:
-        return Role.ADMIN
-    if index < admins + moderators:
-        return Role.MODERATOR
-    return Role.PLAYER
+def _joined_and_password(rng: random.Random, anchor: datetime) -> tuple[datetime, str]:
+    joined = anchor - timedelta(days=rng.randint(45, 900), minutes=rng.randint(0, 1439))
+    return joined, "!" + rng.getrandbits(160).to_bytes(20, "big").hex()
 
 
 def plan_users(
-    *, rng: random.Random, first_n: int, count: int, total: int, anchor: datetime, add: bool
+    *, rng: random.Random, first_n: int, count: int, anchor: datetime, add: bool
 ) -> list[PlannedUser]:
+    """``count`` users: the roster of :mod:`daylock.seeded_accounts` (the accounts the
+    Discord emulator offers, identical whatever the options) and then players with
+    random names numbered after it; with ``add``, only random players from ``first_n``."""
+    roster = [] if add else seeded_accounts.roster_for(count)
     planned = []
-    for i in range(count):
-        n = first_n + i
-        role = Role.PLAYER if add else _role_for(i, total)
-        player = role == Role.PLAYER
+    for account in roster:
+        joined, password = _joined_and_password(rng, anchor)
+        planned.append(
+            PlannedUser(
+                n=account.n,
+                username=account.username,
+                role=Role(account.role),
+                display=account.display_name,
+                nick=account.nick,
+                is_banned=account.banned,
+                in_guild=account.in_guild,
+                joined=joined,
+                password=password,
+            )
+        )
+    start = first_n if add else len(seeded_accounts.ROSTER) + 1
+    for n in range(start, start + count - len(roster)):
         display = f"{rng.choice(ADJECTIVES)} {rng.choice(ANIMALS)}"
         # From n, not the generator: the rest of the data set stays as it was.
         nick = f"{NICKNAME_TITLES[n % len(NICKNAME_TITLES)]} {display.split()[1]}"
         banned_roll, guild_roll = rng.random(), rng.random()
+        joined, password = _joined_and_password(rng, anchor)
         planned.append(
             PlannedUser(
                 n=n,
-                username=f"{USERNAME_PREFIX}{role}-{n}",
-                role=role,
+                username=seeded_accounts.username_of(Role.PLAYER, n),
+                role=Role.PLAYER,
                 display=display,
                 nick=nick if n % 3 == 0 else "",
-                # A few players are banned or have left the guild: not eligible.
-                is_banned=player and banned_roll < 0.02,
-                in_guild=not player or guild_roll >= 0.05,
-                joined=anchor - timedelta(days=rng.randint(45, 900), minutes=rng.randint(0, 1439)),
-                password="!" + rng.getrandbits(160).to_bytes(20, "big").hex(),
+                # A few more players are banned or have left the guild: not eligible.
+                is_banned=banned_roll < 0.02,
+                in_guild=guild_roll >= 0.05,
+                joined=joined,
+                password=password,
             )
         )
     return planned
@@ -183,11 +197,11 @@ def plan_users(
 
 def _guild_roles(role: str) -> list[str]:
     cfg = config.current()
-    ids = {
-        Role.ADMIN: cfg.discord_admin_role_ids,
-        Role.MODERATOR: cfg.discord_moderator_role_ids,
-    }.get(Role(role), frozenset())
-    return sorted(ids)[:1]
+    return seeded_accounts.guild_role_ids(
+        role,
+        admin_role_ids=cfg.discord_admin_role_ids,
+        moderator_role_ids=cfg.discord_moderator_role_ids,
+    )
 
 
 def _insert_users(planned: list[PlannedUser], anchor: datetime, bar: ProgressBar) -> dict[str, int]:
@@ -480,8 +494,10 @@ def _bulk_load(users: int) -> contextlib.AbstractContextManager[None]:
 
 
 def next_user_number() -> int:
-    """The next free ``n`` of the reserved Discord id range (``--add``)."""
-    top = 0
+    """The next free ``n`` of the reserved Discord id range (``--add``), never one of
+    the roster's: its numbers stand for the roster's identities (the emulator offers
+    them), even where a small seed left some unused."""
+    top = len(seeded_accounts.ROSTER)
     for discord_id in DiscordAccount.objects.filter(discord_id__regex=r"^[0-9]{7}$").values_list(
         "discord_id", flat=True
     ):
@@ -520,12 +536,7 @@ def seed_database(
     with transaction.atomic():
         with _bulk_load(options.users):
             planned = plan_users(
-                rng=rng,
-                first_n=first_n,
-                count=options.users,
-                total=options.users,
-                anchor=anchor,
-                add=add,
+                rng=rng, first_n=first_n, count=options.users, anchor=anchor, add=add
             )
             ids = _insert_users(planned, anchor, bar)
             result.users = result.discord_accounts = len(planned)

@@ -63,6 +63,11 @@ class EmulatedUser:
     #: Discord's "Allow direct messages from server members" privacy setting: off, and a
     #: DM to the user answers 403 code 50007.
     accepts_dms: bool = True
+    #: Not Discord's: the consent page offers this user as a one-click "Log in as …"
+    #: under this heading (the seeded test accounts); empty: in the "Continue as" list.
+    quick_login_group: str = ""
+    #: Not Discord's: shown next to the one-click login (what the account is for).
+    quick_login_note: str = ""
 
     def user_object(self) -> dict[str, Any]:
         """The user object of Discord's API v10 (``GET /users/@me``)."""

@@ -21,21 +21,29 @@ from django.views.decorators.csrf import csrf_exempt
 from daylock import config
 from daylock.testing.discord_emulator.app import Emulator
 from daylock.testing.discord_emulator.config import EmulatorConfig, default_config
+from daylock.testing.discord_emulator.seeded import seeded_users
 
 _shared: Emulator | None = None
 _shared_lock = threading.Lock()
 
 
 def configured_for_current() -> EmulatorConfig:
-    """The default users and guild, with this process's application settings."""
+    """The default users and guild, with this process's application settings, and the
+    seeded test accounts where the policy offers them."""
     current = config.current()
-    return default_config(
+    emulated = default_config(
         client_id=current.discord_client_id,
         client_secret=current.discord_client_secret,
         bot_token=current.discord_bot_token,
         guild_id=current.discord_guild_id,
         redirect_uris=[current.oauth_callback_url],
     )
+    if current.policy.emulator_offers_seeded_accounts:
+        emulated.users += seeded_users(
+            admin_role_ids=current.discord_admin_role_ids,
+            moderator_role_ids=current.discord_moderator_role_ids,
+        )
+    return emulated
 
 
 def shared_emulator() -> Emulator:

@@ -1,8 +1,10 @@
 """The user's side of Discord: the OAuth2 authorization-code flow with PKCE and the two
 lookups a Bearer token allows.
 
-* ``GET /oauth2/authorize``: the consent page (a form to pick the emulated user);
-  ``POST /oauth2/authorize``: its decision, redirected to the app's callback;
+* ``GET /oauth2/authorize``: the consent page (a form to pick the emulated user, and a
+  one-click "Log in as …" for each user with a ``quick_login_group``, such as the
+  seeded test accounts); ``POST /oauth2/authorize``: its decision, redirected to the
+  app's callback;
 * ``POST /oauth2/token``: code exchange (client authentication, redirect URI, PKCE
   S256) and refresh;
 * ``GET /users/@me`` and ``GET /users/@me/guilds/{guild}/member`` with ``Bearer``.
@@ -87,9 +89,12 @@ def html_response(status: int, title: str, body_html: str) -> Response:
         ".card{background:#2b2d31;border-radius:8px;padding:1.5rem}"
         "label{display:block;padding:.4rem 0}button{padding:.5rem 1rem;margin:.5rem .5rem 0 0;"
         "border:0;border-radius:4px;cursor:pointer}.authorize{background:#5865f2;color:#fff}"
-        ".cancel{background:#4e5058;color:#fff}.note{color:#949ba4;font-size:.9em}</style>"
-        f"</head><body><div class='card'><p class='note'>Discord emulator — not the real "
-        f"Discord</p><h1>{html.escape(title)}</h1>{body_html}</div></body></html>"
+        ".cancel{background:#4e5058;color:#fff}.note{color:#b5bac1;font-size:.9em}"
+        "button:focus-visible{outline:3px solid #fff;outline-offset:2px}"
+        "fieldset{border:1px solid #4e5058;border-radius:4px;margin:0 0 1rem}"
+        ".accounts{list-style:none;padding:0;margin:0}code{overflow-wrap:anywhere}</style>"
+        f"</head><body><main class='card'><p class='note'>Discord emulator — not the real "
+        f"Discord</p><h1>{html.escape(title)}</h1>{body_html}</main></body></html>"
     )
     return Response(status, page.encode(), [("Content-Type", "text/html; charset=utf-8")])
 
@@ -174,8 +179,54 @@ def _authorize_page(*, state: EmulatorState, request: Request) -> Response:
         for name in _CARRIED
         if name in params
     )
+    users = state.config.users
+    quick = [user for user in users if user.quick_login_group]
+    others = [user for user in users if not user.quick_login_group]
+    scopes = "".join(f"<li>{html.escape(s)}</li>" for s in params.get("scope", "").split())
+    body = (
+        f"<p>An application wants to access your account on "
+        f"<strong>{html.escape(state.config.guild_name)}</strong>. It asks for:</p>"
+        f"<ul>{scopes}</ul>"
+    )
+    if quick:
+        body += _quick_logins(quick, action=action, hidden=hidden)
+        body += "<h2>Or continue as another user</h2>"
+    body += _continue_as(others, action=action, hidden=hidden)
+    return html_response(200, "Authorize access to your account", body)
+
+
+def _quick_logins(users: list[EmulatedUser], *, action: str, hidden: str) -> str:
+    """One submit button per user, grouped by heading: one click (or Enter on the
+    focused button) authorizes as that user."""
+    groups: dict[str, list[str]] = {}
+    for user in users:
+        note_id = f"note-{html.escape(user.id)}"
+        name = html.escape(user.global_name or user.username)
+        note = html.escape(user.quick_login_note)
+        groups.setdefault(user.quick_login_group, []).append(
+            f"<li><button class='authorize' type='submit' name='login_as' "
+            f"value='{html.escape(user.id)}' aria-describedby='{note_id}'>"
+            f"Log in as {html.escape(user.username)}</button> "
+            f"<span class='note' id='{note_id}'>{name}"
+            f"{' · ' + note if note else ''}</span></li>"
+        )
+    fieldsets = "".join(
+        f"<fieldset><legend>{html.escape(group)}</legend>"
+        f"<ul class='accounts'>{''.join(items)}</ul></fieldset>"
+        for group, items in groups.items()
+    )
+    return (
+        "<h2>Log in as a seeded test account</h2>"
+        "<p class='note'>The accounts <code>daylock seed</code> creates. What happens after "
+        "is the application's decision, as for any Discord user.</p>"
+        f"<form method='post' action='{action}'>{hidden}{fieldsets}</form>"
+    )
+
+
+def _continue_as(users: list[EmulatedUser], *, action: str, hidden: str) -> str:
+    """The users to pick from with a radio button, then Authorize (or Cancel)."""
     choices = []
-    for index, user in enumerate(state.config.users):
+    for index, user in enumerate(users):
         checked = " checked" if index == 0 else ""
         guild = "member of the server" if user.in_guild else "not in the server"
         choices.append(
@@ -184,19 +235,18 @@ def _authorize_page(*, state: EmulatorState, request: Request) -> Response:
             f"<strong>{html.escape(user.global_name or user.username)}</strong> "
             f"@{html.escape(user.username)} <span class='note'>({guild})</span></label>"
         )
-    scopes = "".join(f"<li>{html.escape(s)}</li>" for s in params.get("scope", "").split())
-    body = (
-        f"<p>An application wants to access your account on "
-        f"<strong>{html.escape(state.config.guild_name)}</strong>. It asks for:</p>"
-        f"<ul>{scopes}</ul>"
-        f"<form method='post' action='{action}'>{hidden}"
+    pick = (
         f"<fieldset><legend>Continue as</legend>{''.join(choices)}</fieldset>"
         "<button class='authorize' type='submit' name='action' value='authorize'>"
         "Authorize</button>"
+        if choices
+        else ""
+    )
+    return (
+        f"<form method='post' action='{action}'>{hidden}{pick}"
         "<button class='cancel' type='submit' name='action' value='cancel'>Cancel</button>"
         "</form>"
     )
-    return html_response(200, "Authorize access to your account", body)
 
 
 def _authorize_decision(*, state: EmulatorState, request: Request) -> Response:
@@ -206,16 +256,18 @@ def _authorize_decision(*, state: EmulatorState, request: Request) -> Response:
         return error
     redirect_uri = params["redirect_uri"]
     carried = {"state": params["state"]} if "state" in params else {}
-    if form.get("action") == "cancel":
+    # A "Log in as …" button is an Authorize for the user it names.
+    decision = "authorize" if "login_as" in form else form.get("action")
+    if decision == "cancel":
         return _redirect_error(
             redirect_uri,
             "access_denied",
             "The resource owner or authorization server denied the request",
             **carried,
         )
-    if form.get("action") != "authorize":
+    if decision != "authorize":
         return html_response(400, "Invalid decision", "<p>Choose Authorize or Cancel.</p>")
-    user = state.config.user(str(form.get("user_id", "")))
+    user = state.config.user(str(form.get("login_as", form.get("user_id", ""))))
     if user is None:
         return html_response(400, "Unknown user", "<p>Pick one of the listed users.</p>")
     code = secrets.token_urlsafe(24)

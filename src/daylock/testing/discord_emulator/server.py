@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import socketserver
 import threading
+from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from requests import Session as HttpSession
@@ -139,6 +140,12 @@ class RunningEmulator:
             raise AssertionError(f"consent refused ({decision.status_code}): {decision.text}")
         return str(decision.headers["Location"])
 
+    def log_in_as(
+        self, authorize_url: str, *, username: str, session: HttpSession | None = None
+    ) -> str:
+        """Press the consent page's "Log in as USERNAME" button (see :func:`log_in_as`)."""
+        return log_in_as(authorize_url, username=username, session=session)
+
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
@@ -149,6 +156,61 @@ class RunningEmulator:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class _ConsentForms(HTMLParser):
+    """The forms of a consent page: each one's action, hidden fields and buttons."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[dict[str, Any]] = []
+        self._button: dict[str, str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = {name: value or "" for name, value in attrs}
+        if tag == "form":
+            self.forms.append({"action": attributes.get("action", ""), "hidden": {}, "buttons": []})
+        elif self.forms and tag == "input" and attributes.get("type") == "hidden":
+            self.forms[-1]["hidden"][attributes.get("name", "")] = attributes.get("value", "")
+        elif self.forms and tag == "button":
+            self._button = {**attributes, "text": ""}
+            self.forms[-1]["buttons"].append(self._button)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "button":
+            self._button = None
+
+    def handle_data(self, data: str) -> None:
+        if self._button is not None:
+            self._button["text"] += data
+
+
+def log_in_as(authorize_url: str, *, username: str, session: HttpSession | None = None) -> str:
+    """Play QA on the consent page: load it, press the button that reads "Log in as
+    USERNAME" (submitting its form as a browser would: the form's hidden fields and the
+    button's name and value), and return the ``Location`` the emulator redirects to.
+
+    Raises ``AssertionError`` when the page offers no such button or the emulator
+    refuses the decision."""
+    http = session or HttpSession()
+    page = http.get(authorize_url, allow_redirects=False, timeout=10)
+    if page.status_code != 200:
+        raise AssertionError(f"consent page refused ({page.status_code}): {page.text}")
+    parser = _ConsentForms()
+    parser.feed(page.text)
+    label = f"Log in as {username}"
+    for form in parser.forms:
+        for button in form["buttons"]:
+            if button["text"].strip() == label:
+                data = {**form["hidden"], button["name"]: button["value"]}
+                target = urljoin(authorize_url, form["action"])
+                decision = http.post(target, data=data, allow_redirects=False, timeout=10)
+                if decision.status_code != 302:
+                    raise AssertionError(
+                        f"consent refused ({decision.status_code}): {decision.text}"
+                    )
+                return str(decision.headers["Location"])
+    raise AssertionError(f"the consent page has no {label!r} button:\n{page.text}")
 
 
 def start_emulator(

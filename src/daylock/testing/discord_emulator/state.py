@@ -12,6 +12,7 @@ mounted inside a multi-threaded Django process; a reset swaps in a fresh ``Store
 from __future__ import annotations
 
 import collections
+import hashlib
 import random
 import re
 import threading
@@ -275,6 +276,7 @@ class EmulatorState:
             "path": request.path,
             "query": _redact(request.query),
             "headers": _recorded_headers(request.headers),
+            "credential": credential_fingerprint(request.headers.get("Authorization", "")),
             "body": _redact(request.body),
             "status": None,
             "response": None,
@@ -286,6 +288,17 @@ class EmulatorState:
             entry["id"] = len(self.store.requests) + 1
             self.store.requests.append(entry)
         return entry
+
+
+def credential_fingerprint(authorization: str) -> str | None:
+    """Whose credential a request carried, without the record holding it: the first 16
+    hex digits of the SHA-256 of what follows the scheme (``Bot <token>``). A test
+    compares it with the fingerprint of each environment's token to tell which
+    environment's bot made a request; None without credentials."""
+    credential = authorization.strip().partition(" ")[2].strip()
+    if not credential:
+        return None
+    return hashlib.sha256(credential.encode()).hexdigest()[:16]
 
 
 def _redact(value: Any) -> Any:

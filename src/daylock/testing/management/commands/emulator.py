@@ -3,7 +3,8 @@ end-to-end run, or a local staging rehearsal without a Discord application).
 
 Without ``--config`` the emulator's application, bot token, guild and redirect URI are
 those of the running configuration, so this environment's Daylock talks to it when its
-``DISCORD_API_BASE`` points at ``http://HOST:PORT/api/v10``.
+``DISCORD_API_BASE`` points at ``http://HOST:PORT/api/v10``; its consent page also offers
+the seeded test accounts where the policy says ``emulator_offers_seeded_accounts``.
 """
 
 from __future__ import annotations
