@@ -210,7 +210,7 @@ def answer_with_keyboard(page: Page, walk: Walk, state: str, text: str) -> None:
 def one_value(staging: Instance, query: str, *args: Any) -> Any:
     with psycopg.connect(staging.database_url) as conn:
         row = conn.execute(query, args).fetchone()
-    assert row is not None, (query, args)
+    assert row is not None and row[0] is not None, (query, args)
     return row[0]
 
 
