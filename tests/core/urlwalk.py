@@ -12,7 +12,7 @@ import itertools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from django.contrib import admin
 from django.contrib.admin import ModelAdmin
@@ -57,6 +57,13 @@ class Endpoint:
 
     def __str__(self) -> str:
         return f"{self.path} ({self.name or self.route})"
+
+
+class ArgumentSource(Protocol):
+    """Gives the value of a URL argument: :class:`Samples` in-process, the end-to-end
+    walk's own reader of a running instance's database (``tests/e2e/test_walk.py``)."""
+
+    def value(self, name: str, model_admin: ModelAdmin[Any] | None) -> str: ...
 
 
 @dataclass
@@ -229,8 +236,13 @@ def _concrete(is_regex: bool, text: str, fill: Callable[[str], str]) -> list[str
     return found
 
 
-def endpoints(samples: Samples, urlconf: str | None = None) -> list[Endpoint]:
-    """Every URL of the resolver, with arguments from ``samples``."""
+def endpoints(
+    samples: ArgumentSource,
+    urlconf: str | None = None,
+    where: Callable[[str], bool] = lambda route: True,
+) -> list[Endpoint]:
+    """Every URL of the resolver whose route (``staff/outbox/<int:message_id>/``)
+    passes ``where``, with arguments from ``samples``."""
     found: list[Endpoint] = []
     by_route = {
         f"{model._meta.app_label}/{model._meta.model_name}/": model_admin
@@ -238,6 +250,9 @@ def endpoints(samples: Samples, urlconf: str | None = None) -> list[Endpoint]:
     }
     for pattern in _patterns(get_resolver(urlconf).url_patterns):
         # admin/<app>/<model>/…: that model's admin (its views, and its extra ones).
+        route = "".join(text for _, text in pattern.parts)
+        if not where(route):
+            continue
         in_admin = len(pattern.parts) > 2 and pattern.parts[0][1] == "admin/"
         model_admin = by_route.get(pattern.parts[1][1]) if in_admin else None
 
@@ -245,7 +260,6 @@ def endpoints(samples: Samples, urlconf: str | None = None) -> list[Endpoint]:
             return samples.value(name, model_admin)
 
         levels = [_concrete(is_regex, text, fill) for is_regex, text in pattern.parts]
-        route = "".join(text for _, text in pattern.parts)
         for combo in itertools.product(*levels):
             found.append(
                 Endpoint(

@@ -30,6 +30,7 @@ import requests
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from daylock.testing.discord_emulator.config import PLAYER_USER_ID
+from tests.e2e.browser import shot
 from tests.e2e.harness import Process, base_environ, free_port, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -115,10 +116,6 @@ def dev_server(artifacts: Path, tmp_path: Path) -> Iterator[DevServer]:
     finally:
         process.stop()
     assert not process.alive()
-
-
-def shot(page: Page, artifacts: Path, name: str) -> None:
-    page.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)
 
 
 def save_failure(artifacts: Path, context: BrowserContext) -> None:

@@ -19,7 +19,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, expect
 
 from daylock.testing.discord_emulator.config import (
@@ -27,14 +26,16 @@ from daylock.testing.discord_emulator.config import (
     MODERATOR_USER_ID,
     WINNER_ROLE_ID,
 )
-from tests.e2e.conftest import Instances
-from tests.e2e.harness import Instance, production_fingerprint
-from tests.e2e.test_staging_flow import (
-    assert_production_untouched,
+from tests.e2e.browser import (
     assert_staging_banner,
+    axe_serious,
+    no_horizontal_overflow,
     save_failure,
     shot,
 )
+from tests.e2e.conftest import Instances
+from tests.e2e.harness import Instance, production_fingerprint
+from tests.e2e.test_staging_flow import assert_production_untouched
 
 pytestmark = pytest.mark.e2e
 
@@ -86,22 +87,6 @@ def login(actions: Actions, staging: Instance, user_id: str, next_path: str) -> 
     actions.check(f"input[name=user_id][value='{user_id}']")
     actions.click("button", "Authorize")
     actions.page.wait_for_url(f"{staging.public_url}/**")
-
-
-def no_horizontal_overflow(page: Page) -> None:
-    overflow = page.evaluate(
-        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
-    )
-    assert overflow <= 0, f"{page.url}: {overflow}px of horizontal overflow"
-
-
-def axe_serious(page: Page) -> list[str]:
-    results = Axe().run(page)
-    return [
-        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:5]}"
-        for v in results.response["violations"]
-        if v["impact"] in {"critical", "serious"}
-    ]
 
 
 def db_rows(staging: Instance, sql: str, *args: Any) -> list[tuple[Any, ...]]:

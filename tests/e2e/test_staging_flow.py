@@ -5,16 +5,22 @@ production's tables, Redis keys and Discord have not changed by a single byte.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import time
 from pathlib import Path
 
 import psycopg
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, expect
 
 from daylock.testing.discord_emulator.config import ADMIN_USER_ID, PLAYER_USER_ID
+from tests.e2e.browser import (
+    assert_staging_banner,
+    challenge_answer,
+    discord_login,
+    save_failure,
+    shot,
+)
 from tests.e2e.conftest import Instances
 from tests.e2e.harness import (
     Fingerprint,
@@ -29,20 +35,6 @@ pytestmark = pytest.mark.e2e
 RUNNING = "staging-running"
 PRIZE = "Finisher code (test)"
 TESTTOOLS_PATHS = ("/staff/testtools/", "/staff/testtools/clock/", "/staff/testtools/anything")
-
-
-def shot(page: Page, artifacts: Path, name: str) -> None:
-    page.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)
-
-
-def save_failure(artifacts: Path, *contexts: BrowserContext) -> None:
-    """Screenshot and HTML of every open page, to see what the browser saw."""
-    for c, context in enumerate(contexts):
-        for p, open_page in enumerate(context.pages):
-            stem = artifacts / f"FAILED-context{c}-page{p}"
-            with contextlib.suppress(Exception):
-                open_page.screenshot(path=f"{stem}.png", full_page=True)
-                Path(f"{stem}.html").write_text(open_page.content())
 
 
 def assert_testtools_absent(production: Instance) -> None:
@@ -72,37 +64,6 @@ def assert_production_untouched(
         staging.public_url,
     ):
         assert marker not in record
-
-
-def assert_staging_banner(page: Page) -> None:
-    banner = page.locator(".env-banner")
-    expect(banner).to_be_visible()
-    expect(banner).to_contain_text("STAGING")
-
-
-def challenge_answer(staging: Instance, slug: str, number: int, tier: str) -> str:
-    """What a tester with database access knows: the seeded answer."""
-    with psycopg.connect(staging.database_url) as conn:
-        row = conn.execute(
-            "SELECT c.answer FROM events_challenge c JOIN events_day d ON d.id = c.day_id "
-            "JOIN events_event e ON e.id = d.event_id "
-            "WHERE e.slug = %s AND d.number = %s AND c.tier = %s",
-            (slug, number, tier),
-        ).fetchone()
-    assert row is not None, f"no {tier} challenge on {slug} day {number}"
-    return str(row[0])
-
-
-def discord_login(page: Page, staging: Instance, user_id: str, next_path: str) -> None:
-    """Log in through staging's own Discord (its emulator's consent page)."""
-    page.goto(f"/auth/login/?next={next_path}")
-    assert_staging_banner(page)
-    page.get_by_role("button", name="Log in with Discord").click()
-    page.wait_for_url(f"{staging.emulator_url}/**")
-    page.check(f"input[name=user_id][value='{user_id}']")
-    page.get_by_role("button", name="Authorize").click()
-    page.wait_for_url(f"{staging.public_url}/**")
-    assert_staging_banner(page)
 
 
 def test_staging_flow_leaves_production_untouched(

@@ -20,16 +20,13 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from daylock.testing.discord_emulator.config import ADMIN_USER_ID, PLAYER_USER_ID
+from tests.e2e.browser import assert_staging_banner, discord_login, save_failure, shot
 from tests.e2e.conftest import Instances
 from tests.e2e.harness import Instance, only_its_own_identity_checks, production_fingerprint
 from tests.e2e.test_staging_flow import (
     RUNNING,
     assert_production_untouched,
-    assert_staging_banner,
     assert_testtools_absent,
-    discord_login,
-    save_failure,
-    shot,
 )
 
 pytestmark = pytest.mark.e2e

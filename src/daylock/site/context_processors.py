@@ -13,11 +13,31 @@ from typing import Any
 
 from django.http import HttpRequest
 from django.template.backends.utils import csrf_input
+from django.urls import NoReverseMatch, reverse
 from django.utils.functional import SimpleLazyObject
 
 from daylock import clock, config
 from daylock.accounts.names import user_avatar_url, user_display_name
-from daylock.accounts.permissions import is_staff_user
+from daylock.accounts.permissions import Perm, admin_site_allowed, perms_of
+
+
+@dataclass(frozen=True)
+class StaffLink:
+    label: str
+    url: str
+
+
+#: The staff pages the frame links to, each shown to whoever holds its permission (the
+#: pages check again: this only hides links). The test utilities' permission is gated
+#: by the environment policy, so production never links to them.
+STAFF_PAGES: tuple[tuple[Perm, str, str], ...] = (
+    (Perm.READ_PRIZES, "Prizes", "prizes:staff_events"),
+    (Perm.AUTHOR, "Edit events", "editor:list"),
+    (Perm.AUTHOR, "Event packs", "packs:upload"),
+    (Perm.READ_OUTBOX, "Outbox", "discord:outbox_list"),
+    (Perm.READ_AUDIT, "Audit log", "audit"),
+    (Perm.TEST_UTILITIES, "Test utilities", "staging:index"),
+)
 
 
 @dataclass(frozen=True)
@@ -25,13 +45,32 @@ class Viewer:
     signed_in: bool
     #: As Discord shows them (:mod:`daylock.accounts.names`).
     name: str
-    #: Sees the links to staff pages (the pages check again, this only hides links).
-    staff: bool
+    #: The staff pages this viewer may open, in the frame's order (empty for players).
+    staff_links: tuple[StaffLink, ...] = ()
     #: Their Discord avatar; empty without a Discord account.
     avatar_url: str = ""
 
 
-ANONYMOUS = Viewer(signed_in=False, name="", staff=False)
+ANONYMOUS = Viewer(signed_in=False, name="")
+
+
+def staff_links(user: Any) -> tuple[StaffLink, ...]:
+    held = perms_of(user)
+    if not held:
+        return ()
+    links = []
+    for perm, label, name in STAFF_PAGES:
+        if perm not in held:
+            continue
+        try:
+            links.append(StaffLink(label, reverse(name)))
+        except NoReverseMatch:
+            # Not mounted by the URLconf this process loaded (the test utilities'
+            # URLs follow the policy at import, the permission the policy now).
+            continue
+    if admin_site_allowed(user):
+        links.append(StaffLink("Admin", reverse("admin:index")))
+    return tuple(links)
 
 
 def frame(request: HttpRequest) -> dict[str, Any]:
@@ -43,7 +82,7 @@ def frame(request: HttpRequest) -> dict[str, Any]:
         Viewer(
             signed_in=True,
             name=user_display_name(user),
-            staff=is_staff_user(user),
+            staff_links=staff_links(user),
             avatar_url=user_avatar_url(user),
         )
         if user is not None and signed_in
