@@ -132,7 +132,7 @@ def site(databases: Databases, redis_dbs: Callable[[int], str], tmp_path: Path) 
         deadline = time.monotonic() + 30
         while True:
             try:
-                requests.get(f"http://127.0.0.1:{port}{HEALTHZ}", timeout=2)
+                requests.get(f"http://127.0.0.1:{port}{HEALTHZ}", timeout=30)
                 break
             except requests.ConnectionError:
                 assert server.poll() is None, "the server stopped"

@@ -44,7 +44,7 @@ def test_serve_runs_guards_then_serves_staging(
         deadline = time.monotonic() + 30
         while True:
             try:
-                health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=30)
                 break
             except requests.ConnectionError:
                 assert server.poll() is None, server.stderr.read() if server.stderr else ""
