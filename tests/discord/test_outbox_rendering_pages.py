@@ -186,6 +186,7 @@ def test_the_list_names_targets_and_mentions(guild: RunningEmulator, staff: Clie
     assert 'data-label="preview"' in listed[0]  # each cell names itself on a phone
     dm_row = re.search(rf'<tr data-outbox-id="{dm.pk}".*?</tr>', page, re.S)
     assert dm_row is not None and ">DM to @Pat Player</span>" in dm_row[0]
+    assert f'<code class="outbox-id">user:{PLAYER_USER_ID}</code>' in dm_row[0]  # to search by
     assert "discord.css" in page
 
 
