@@ -114,6 +114,12 @@ def test_staging_flow_leaves_production_untouched(
         avatar = page.locator(".site-header .who img.avatar")
         expect(avatar).to_have_attribute("src", re.compile(f"^{re.escape(staging.emulator_url)}/"))
         assert avatar.evaluate("img => img.complete && img.naturalWidth > 0")
+        # A new player's way in: home → today's day of the running event in one click.
+        page.goto("/")
+        running = page.locator(f"li.event-card[data-event={RUNNING}]")
+        running.get_by_role("link", name=re.compile(r"^Day \d+ of .+ is open$")).click()
+        page.wait_for_url(re.compile(rf"/events/{RUNNING}/day/\d+/$"))
+        page.goto(day1)
         normal = page.locator("section.challenge#normal")
         normal.locator("input[name=answer]").fill("certainly not the answer")
         normal.get_by_role("button", name="Submit normal answer").click()
@@ -127,6 +133,15 @@ def test_staging_flow_leaves_production_untouched(
         expect(page.locator(".messages")).to_contain_text("Correct!")
         expect(page.locator("section.challenge#normal .badge")).to_contain_text("solved")
         shot(page, artifacts, "04-day1-solved")
+        # The leaderboard lists the player once they solved something.
+        page.goto(f"/events/{RUNNING}/leaderboard/")
+        expect(page.locator("tr[data-you=true]")).to_be_visible()
+        # The event page tells them, before the draw, whether they qualify and why.
+        page.goto(f"/events/{RUNNING}/")
+        card = page.locator("li.prize-card").filter(has_text=PRIZE)
+        expect(card).to_have_attribute("data-eligible", "false")
+        expect(card.locator(".eligibility-reason")).to_contain_text("you")
+        page.goto(day1)
         page.get_by_role("link", name="Rate this day").click()
         assert_staging_banner(page)
         page.check("input[name=rating][value='4']")
@@ -181,6 +196,15 @@ def test_staging_flow_leaves_production_untouched(
         if code.count():
             assert code.get_attribute("data-placeholder") == "true"
         shot(page, artifacts, "10-player-simulated-prize")
+        # After the draw, the event page shows their entry (entrants.txt lists them)
+        # and links to the result.
+        page.goto(f"/events/{RUNNING}/")
+        card = page.locator("li.prize-card").filter(has_text=PRIZE)
+        expect(card).to_have_attribute("data-listed", "true")
+        expect(card.locator("code.entrant-id")).to_be_visible()
+        card.get_by_role("link", name="Public draw page: the results").click()
+        page.wait_for_url(re.compile(r"/prizes/draws/\d+/$"))
+        shot(page, artifacts, "10b-player-draw-result")
 
         # The announcement is captured by staging's outbox (delivered by the worker).
         staff.goto("/staff/outbox/")
