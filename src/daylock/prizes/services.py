@@ -123,10 +123,6 @@ def _discord_of(user_ids: Sequence[int]) -> dict[int, DiscordAccount]:
     return {d.user_id: d for d in DiscordAccount.objects.filter(user_id__in=user_ids)}
 
 
-def _label(user: User, discord: DiscordAccount | None) -> str:
-    return discord.username if discord is not None else f"user {user.pk}"
-
-
 # --- prizes --------------------------------------------------------------------------
 
 
