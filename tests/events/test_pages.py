@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from django.test import Client
@@ -94,7 +95,7 @@ def test_profile_shows_completion_per_event(client: Client) -> None:
     assert client.get("/events/profile/").status_code == 302
     client.force_login(user)
     body = client.get("/events/profile/").content.decode()
-    assert "<h1>alice</h1>" in body
+    assert re.search(r'<h1 class="profile-name">(<img [^>]+> )?alice</h1>', body)
     done_row = body.split('data-event="done"')[1].split("</tr>")[0]
     assert "2/2" in done_row and 'data-completion="veteran"' in done_row
     half_row = body.split('data-event="half"')[1].split("</tr>")[0]
