@@ -2,10 +2,11 @@
 
 Every staff page (``permission_required``), the Django admin (through
 :class:`RolePermissionBackend` and :class:`daylock.accounts.admin_site.DaylockAdminSite`)
-and the links the frame shows (``is_staff_user``) read :data:`ROLE_PERMISSIONS`; the
-README shows the same table. A role is Daylock's ``User.role`` (synced from the Discord
-roles at every login); a Django superuser (an operator, made with ``createsuperuser``)
-counts as an admin. A banned, disabled or anonymous user has no permission at all.
+and the staff links the frame shows (``daylock.site.context_processors``) read
+:data:`ROLE_PERMISSIONS`; the README shows the same table. A role is Daylock's
+``User.role`` (synced from the Discord roles at every login); a Django superuser (an
+operator, made with ``createsuperuser``) counts as an admin. A banned, disabled or
+anonymous user has no permission at all.
 
 The management commands are not behind this table: whoever runs ``daylock …`` on the
 server is an operator, and the commands run the environment guards instead.
@@ -170,12 +171,6 @@ def _always(policy: config.EnvironmentPolicy) -> bool:
 
 def has_perm(user: Any, perm: Perm) -> bool:
     return perm in perms_of(user)
-
-
-def is_staff_user(user: Any) -> bool:
-    """Holds at least one staff permission (the frame shows staff links then; every
-    page checks its own permission again)."""
-    return bool(perms_of(user))
 
 
 def roles_with(perm: Perm) -> list[Role]:
