@@ -69,7 +69,7 @@ store[SESSION_KEY] = str(user.pk)
 store[BACKEND_SESSION_KEY] = "daylock.accounts.backends.DaylockBackend"
 store[HASH_SESSION_KEY] = user.get_session_auth_hash()
 store.create()
-print(store.session_key, user.username)  # the last line of the output
+print(store.session_key, user.display_name)  # the last line; the header shows the name
 """
 
 
@@ -89,10 +89,11 @@ class Site:
     log: Path
 
     def log_in(self) -> tuple[str, str]:
-        """A new logged-in session of a seeded player: (session key, username)."""
+        """A new logged-in session of a seeded player: (session key, the name the
+        header shows)."""
         made = run_daylock("shell", "-c", MAKE_SESSION, env=self.env)
         assert made.returncode == 0, made.stderr
-        session_key, username = made.stdout.strip().splitlines()[-1].split()
+        session_key, username = made.stdout.strip().splitlines()[-1].split(maxsplit=1)
         home = requests.get(self.base + HOME, cookies={SESSION_COOKIE: session_key}, timeout=5)
         assert username in home.text, "the session cookie does not log in"
         return session_key, username
