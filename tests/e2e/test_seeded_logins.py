@@ -55,7 +55,7 @@ def test_staging_qa_logs_in_as_the_seeded_admin_by_keyboard(
         page.keyboard.press("Enter")
         page.wait_for_url(f"{staging.public_url}/staff/testtools/**")
         expect(page.get_by_role("heading", name="Test utilities")).to_be_visible()
-        expect(page.locator(".site-header")).to_contain_text(ADMIN.username)
+        expect(page.locator(".site-header")).to_contain_text(ADMIN.display_name)
         page.screenshot(path=str(artifacts / "qa-02-seeded-admin-testtools.png"), full_page=True)
     finally:
         context.close()
@@ -72,7 +72,7 @@ def test_staging_qa_logs_in_as_the_seeded_admin_by_keyboard(
         expect(page.locator("[data-failure=banned]")).to_have_text(
             "This account is banned from Daylock."
         )
-        expect(page.locator(".site-header")).not_to_contain_text(BANNED.username)
+        expect(page.locator(".site-header")).not_to_contain_text(BANNED.display_name)
         page.screenshot(path=str(artifacts / "qa-03-seeded-banned-refused.png"), full_page=True)
     finally:
         context.close()
