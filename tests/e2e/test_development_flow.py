@@ -17,7 +17,6 @@ the login through the emulator below proves.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import subprocess
 import sys
@@ -27,10 +26,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from daylock.testing.discord_emulator.config import PLAYER_USER_ID
-from tests.e2e.browser import shot
+from tests.e2e.browser import save_failure, shot
 from tests.e2e.harness import Process, base_environ, free_port, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -116,14 +115,6 @@ def dev_server(artifacts: Path, tmp_path: Path) -> Iterator[DevServer]:
     finally:
         process.stop()
     assert not process.alive()
-
-
-def save_failure(artifacts: Path, context: BrowserContext) -> None:
-    for p, open_page in enumerate(context.pages):
-        stem = artifacts / f"FAILED-dev-page{p}"
-        with contextlib.suppress(Exception):
-            open_page.screenshot(path=f"{stem}.png", full_page=True)
-            Path(f"{stem}.html").write_text(open_page.content())
 
 
 def assert_development_banner(page: Page) -> None:
